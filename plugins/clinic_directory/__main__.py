@@ -1,0 +1,80 @@
+"""Command line for the Makefile: ``build``, ``validate``, ``schema``.
+
+Exit codes: 0 success, 1 the input has problems (listed on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import schema
+from .build import BuildFailed, build_site
+from .problems import InvalidInput
+from .registry import check_registry
+from .settings import DEFAULTS, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clinic_directory")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build the site; the output is untouched on failure")
+    build.add_argument("--settings", type=Path, default=Path("pelicanconf.py"))
+    build.add_argument("--output", type=Path, default=Path("output"))
+    build.add_argument("--registry", type=Path, default=None)
+    build.add_argument("--quiet", action="store_true")
+
+    validate = commands.add_parser("validate", help="check a registry; print every problem")
+    validate.add_argument("registry", type=Path)
+
+    export = commands.add_parser("schema", help="print the registry schema")
+    export.add_argument("--markdown", action="store_true", help="as the README's field table")
+
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return run_validate(args.registry)
+    if args.command == "schema":
+        print(schema_markdown() if args.markdown else json.dumps(schema.json_schema(), indent=2))
+        return 0
+    return run_build(args)
+
+
+def run_validate(path: Path) -> int:
+    _data, problems = check_registry(path, DEFAULTS["MAX_REGISTRY_BYTES"][0], str(path))
+    if problems:
+        print(InvalidInput(problems).report(), file=sys.stderr)
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
+    overrides = {"CLINIC_DIRECTORY_REGISTRY": str(args.registry)} if args.registry else {}
+    try:
+        build_site(args.settings, args.output, overrides)
+    except InvalidInput as error:
+        print(error.report(), file=sys.stderr)
+        print(f"build stopped: {len(error.problems)} problem(s); {args.output} was left as it was", file=sys.stderr)
+        return 1
+    except (SettingsError, BuildFailed) as error:
+        print(f"build stopped: {error}", file=sys.stderr)
+        return 1
+    print(f"built {args.output}")
+    return 0
+
+
+def schema_markdown() -> str:
+    lines = ["| field | type | required | meaning |", "|---|---|---|---|"]
+    for path, type_name, required, doc in schema.field_rows():
+        lines.append(f"| `{path}` | {type_name} | {'yes' if required else ''} | {doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The Pelican stage: registry -> context in ``generate_context``, pages in ``generate_output``.
+
+Pages go through Pelican's writer and the theme's templates, so ``SITEURL``,
+``RELATIVE_URLS``, ``OUTPUT_PATH`` and theme overrides behave as for any page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pelican.generators import Generator
+
+from . import jsonld
+from .model import Registry
+from .registry import load_registry
+from .settings import read_plugin_settings
+from .urls import safe_href
+
+logger = logging.getLogger(__name__)
+
+
+def add_template_helpers(generator: Any) -> None:
+    """``generator_init`` receiver: filters every generator's templates can use (articles too)."""
+    env = getattr(generator, "env", None)
+    if env is not None:
+        env.filters["safe_href"] = safe_href
+
+
+class ClinicDirectoryGenerator(Generator):
+    """Reads the registry and writes the clinic, physician, treatment, condition and index pages."""
+
+    registry: Registry
+
+    def generate_context(self) -> None:
+        plugin = read_plugin_settings(self.settings)
+        self.plugin = plugin
+        self.registry = load_registry(plugin.registry, plugin.max_registry_bytes, plugin.urls,
+                                      label=str(plugin.registry))
+        logger.info("Registry %s: %d clinics, %d locations, %d physicians", plugin.registry,
+                    len(self.registry.clinics), sum(len(c.locations) for c in self.registry.clinics.values()),
+                    len(self.registry.physicians))
+        # Shared context: article and home templates read the registry too.
+        self.context["registry"] = self.registry
+        self.context["directory_urls"] = {kind: url for kind, (url, _) in plugin.urls.patterns.items()}
+        self.context["stale_after_days"] = plugin.stale_after_days
+
+    def _write(self, writer: Any, save_as: str, template: str, url: str, **page: Any) -> None:
+        writer.write_file(save_as, self.env.get_template(template), self.context,
+                          relative_urls=self.settings["RELATIVE_URLS"], url=url, page_url=url, **page)
+
+    def generate_output(self, writer: Any) -> None:
+        registry = self.registry
+        site_url = self.settings.get("SITEURL", "")
+        for clinic in registry.clinics_sorted():
+            self._write(writer, clinic.save_as, "clinic.html", clinic.url,
+                        clinic=clinic, jsonld=jsonld.clinic_graph(clinic, site_url))
+            for physician in clinic.physicians:
+                self._write(writer, physician.save_as, "physician.html", physician.url,
+                            physician=physician, clinic=clinic,
+                            jsonld=jsonld.physician_graph(physician, registry, site_url))
+        for entry in [*registry.services.values(), *registry.conditions.values()]:
+            self._write(writer, entry.save_as, "entry.html", entry.url, entry=entry, clinics=registry.offering(entry))
+        for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
+            url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
+            self._write(writer, save_as, "entries.html", url, kind=kind,
+                        entries=sorted(entries.values(), key=lambda e: e.name.casefold()))
+        url, save_as = self.plugin.urls.for_kind("states")
+        self._write(writer, save_as, "states.html", url, groups=registry.by_state())
+        self._write(writer, "index.html", "home.html", "", groups=registry.by_state())
+        # The 404 page is served at any depth, so its links must not be relative.
+        root = "" if self.settings["RELATIVE_URLS"] else self.settings.get("SITEURL", "")
+        self._write(writer, "404.html", "404.html", "404.html", root_url=root)
+        self._write(writer, "robots.txt", "robots.txt", "robots.txt")

@@ -1,0 +1,299 @@
+"""The registry as frozen objects: what templates, the search index and JSON-LD read.
+
+Built once from validated plain data; nothing writes back to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import US_STATES, WEEKDAYS
+from .urls import UrlPatterns
+
+DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+             "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fa": "Persian", "fr": "French",
+    "gu": "Gujarati", "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean", "pl": "Polish",
+    "pt": "Portuguese", "ru": "Russian", "tl": "Tagalog", "uk": "Ukrainian", "ur": "Urdu",
+    "vi": "Vietnamese", "zh": "Chinese",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A service (treatment) or condition."""
+
+    kind: str  # "service" or "condition"
+    slug: str
+    name: str
+    summary: str
+    also_known_as: tuple[str, ...]
+    url: str
+    save_as: str
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str
+    city: str
+    state: str
+    postal_code: str
+    street2: str = ""
+
+    @property
+    def state_name(self) -> str:
+        return US_STATES[self.state]
+
+    @property
+    def one_line(self) -> str:
+        street = ", ".join(part for part in (self.street, self.street2) if part)
+        return f"{street}, {self.city}, {self.state} {self.postal_code}"
+
+
+@dataclass(frozen=True)
+class Geo:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    day: str  # mon..sun
+    ranges: tuple[tuple[str, str], ...]  # empty when closed
+
+    @property
+    def day_name(self) -> str:
+        return DAY_NAMES[self.day]
+
+    @property
+    def closed(self) -> bool:
+        return not self.ranges
+
+    @property
+    def text(self) -> str:
+        return "Closed" if self.closed else ", ".join(f"{a}\u2013{b}" for a, b in self.ranges)
+
+
+@dataclass(frozen=True)
+class Location:
+    clinic_slug: str
+    slug: str
+    name: str
+    placeholder: bool
+    address: Address
+    phone: str
+    fax: str
+    hours: tuple[OpeningHours, ...]
+    geo: Geo | None
+    url: str  # the clinic page with this location's anchor
+
+    @property
+    def anchor(self) -> str:
+        return f"location-{self.slug}"
+
+    @property
+    def phone_href(self) -> str:
+        return tel_href(self.phone)
+
+    @property
+    def fax_href(self) -> str:
+        return tel_href(self.fax) if self.fax else ""
+
+
+@dataclass(frozen=True)
+class Physician:
+    clinic_slug: str
+    slug: str
+    name: str
+    placeholder: bool
+    credentials: tuple[str, ...]
+    board_certifications: tuple[str, ...]
+    bio: str
+    url: str
+    save_as: str
+
+    @property
+    def display_name(self) -> str:
+        return ", ".join((self.name, *self.credentials))
+
+
+@dataclass(frozen=True)
+class Referral:
+    placeholder: bool = False
+    fax: str = ""
+    phone: str = ""
+    email: str = ""
+    requirements: tuple[str, ...] = ()
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Clinic:
+    slug: str
+    name: str
+    placeholder: bool
+    website: str
+    summary: str
+    accepting_new_patients: bool
+    telehealth: bool | None  # None: not stated
+    languages: tuple[str, ...]
+    insurance: tuple[str, ...]
+    services: tuple[Entry, ...]
+    conditions: tuple[Entry, ...]
+    last_verified: dt.date
+    physicians: tuple[Physician, ...]
+    locations: tuple[Location, ...]
+    referral: Referral | None
+    url: str
+    save_as: str
+    # The entry as validated plain data: what profile updates hash and merge.
+    raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def language_names(self) -> tuple[str, ...]:
+        return tuple(LANGUAGE_NAMES.get(code.split("-")[0], code) for code in self.languages)
+
+    @property
+    def has_placeholders(self) -> bool:
+        return (self.placeholder or any(loc.placeholder for loc in self.locations)
+                or any(doc.placeholder for doc in self.physicians)
+                or bool(self.referral and self.referral.placeholder))
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return tuple(sorted({loc.address.state for loc in self.locations}))
+
+    @property
+    def entry_hash(self) -> str:
+        return entry_hash(self.raw)
+
+
+@dataclass(frozen=True)
+class StateGroup:
+    code: str
+    name: str
+    locations: tuple[tuple[Clinic, Location], ...]
+
+
+@dataclass(frozen=True)
+class Registry:
+    services: dict[str, Entry]
+    conditions: dict[str, Entry]
+    clinics: dict[str, Clinic]
+
+    @property
+    def physicians(self) -> dict[str, Physician]:
+        return {doc.slug: doc for clinic in self.clinics.values() for doc in clinic.physicians}
+
+    def clinic_of(self, item: Physician | Location) -> Clinic:
+        return self.clinics[item.clinic_slug]
+
+    def clinics_sorted(self) -> list[Clinic]:
+        return sorted(self.clinics.values(), key=lambda c: (c.name.casefold(), c.slug))
+
+    def by_state(self) -> list[StateGroup]:
+        """Every location grouped by state (states by name, then clinics by name)."""
+        groups: dict[str, list[tuple[Clinic, Location]]] = {}
+        for clinic in self.clinics_sorted():
+            for location in clinic.locations:
+                groups.setdefault(location.address.state, []).append((clinic, location))
+        return [StateGroup(code, US_STATES[code], tuple(sorted(pairs, key=lambda p: (
+                    p[1].address.city.casefold(), p[0].name.casefold(), p[1].slug))))
+                for code, pairs in sorted(groups.items(), key=lambda item: US_STATES[item[0]])]
+
+    def offering(self, entry: Entry) -> list[Clinic]:
+        """Clinics that offer a service or treat a condition, by name."""
+        attribute = "services" if entry.kind == "service" else "conditions"
+        return [c for c in self.clinics_sorted() if any(e.slug == entry.slug for e in getattr(c, attribute))]
+
+
+def tel_href(number: str) -> str:
+    """``tel:`` URI (RFC 3966 global number): digits only, so nothing else reaches the href."""
+    return "tel:+" + re.sub(r"\D", "", number)
+
+
+def entry_hash(raw: dict[str, Any]) -> str:
+    """SHA-256 of an entry as canonical JSON (keys sorted, compact, UTF-8), as the update format defines."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def build_registry(data: dict[str, Any], urls: UrlPatterns, geocoded: dict[str, Geo] | None = None) -> Registry:
+    """Plain validated data -> frozen model. ``geocoded`` maps ``clinic/location`` to coordinates."""
+    geocoded = geocoded or {}
+    services = {slug: _entry("service", slug, value, urls) for slug, value in data["services"].items()}
+    conditions = {slug: _entry("condition", slug, value, urls) for slug, value in data["conditions"].items()}
+    clinics = {slug: _clinic(slug, value, services, conditions, urls, geocoded)
+               for slug, value in data["clinics"].items()}
+    return Registry(services, conditions, clinics)
+
+
+def _entry(kind: str, slug: str, value: dict[str, Any], urls: UrlPatterns) -> Entry:
+    url, save_as = urls.for_kind(kind, slug=slug)
+    return Entry(kind, slug, value["name"], value["summary"], tuple(value.get("also_known_as", ())), url, save_as)
+
+
+def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], conditions: dict[str, Entry],
+            urls: UrlPatterns, geocoded: dict[str, Geo]) -> Clinic:
+    url, save_as = urls.for_kind("clinic", slug=slug)
+    referral = value.get("referral")
+    return Clinic(
+        slug=slug,
+        name=value["name"],
+        placeholder=value.get("placeholder", False),
+        website=value.get("website", ""),
+        summary=value["summary"],
+        accepting_new_patients=value["accepting_new_patients"],
+        telehealth=value.get("telehealth"),
+        languages=tuple(value["languages"]),
+        insurance=tuple(value.get("insurance", ())),
+        services=tuple(services[s] for s in value["services"]),
+        conditions=tuple(conditions[c] for c in value.get("conditions", ())),
+        last_verified=dt.date.fromisoformat(value["last_verified"]),
+        physicians=tuple(_physician(slug, doc_slug, doc, urls) for doc_slug, doc in value.get("physicians", {}).items()),
+        locations=tuple(_location(slug, loc_slug, loc, url, geocoded) for loc_slug, loc in value["locations"].items()),
+        referral=Referral(
+            placeholder=referral.get("placeholder", False), fax=referral.get("fax", ""), phone=referral.get("phone", ""), email=referral.get("email", ""),
+            requirements=tuple(referral.get("requirements", ())), notes=referral.get("notes", ""),
+        ) if referral else None,
+        url=url,
+        save_as=save_as,
+        raw=value,
+    )
+
+
+def _physician(clinic_slug: str, slug: str, value: dict[str, Any], urls: UrlPatterns) -> Physician:
+    url, save_as = urls.for_kind("physician", slug=slug)
+    return Physician(clinic_slug, slug, value["name"], value.get("placeholder", False),
+                     tuple(value.get("credentials", ())), tuple(value.get("board_certifications", ())),
+                     value.get("bio", ""), url, save_as)
+
+
+def _location(clinic_slug: str, slug: str, value: dict[str, Any], clinic_url: str,
+              geocoded: dict[str, Geo]) -> Location:
+    geo = value.get("geo")
+    hours = value.get("hours", {})
+    return Location(
+        clinic_slug=clinic_slug,
+        slug=slug,
+        name=value["name"],
+        placeholder=value.get("placeholder", False),
+        address=Address(**value["address"]),
+        phone=value["phone"],
+        fax=value.get("fax", ""),
+        hours=tuple(OpeningHours(day, _ranges(hours[day])) for day in WEEKDAYS if day in hours),
+        geo=Geo(geo["lat"], geo["lon"]) if geo else geocoded.get(f"{clinic_slug}/{slug}"),
+        url=f"{clinic_url}#location-{slug}",
+    )
+
+
+def _ranges(text: str) -> tuple[tuple[str, str], ...]:
+    if text == "closed":
+        return ()
+    return tuple(tuple(part.strip().split("-")) for part in text.split(","))  # type: ignore[misc]

@@ -1,0 +1,11 @@
+"""Settings for the published site (`make publish`): absolute URLs and feeds."""
+
+import os
+import sys
+
+sys.path.append(os.curdir)
+from pelicanconf import *  # noqa: E402,F403
+
+SITEURL = os.environ.get("SITEURL", "https://clinics.example.org")
+RELATIVE_URLS = False
+FEED_ALL_ATOM = "feeds/articles.atom.xml"
