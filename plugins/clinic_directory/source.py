@@ -70,25 +70,38 @@ def parse_yaml(data: bytes, label: str, what: str = "document") -> Source:
         return Source(label, None, (Problem(label, 1, 1, "(file)", f"not valid YAML: {error}"),))
     if root is None:
         return Source(label, None, (Problem(label, 1, 1, "(file)", f"the file holds no data; expected a YAML {what}"),))
+    # Anchors need "&" and aliases "*": only then pay for a second pass over the events.
+    if "&" in text and "*" in text:
+        aliases = _alias_problems(label, text)
+        if aliases:
+            return Source(label, None, tuple(aliases))
     return Source(label, root, tuple(_structural_problems(label, root)))
 
 
-def _structural_problems(label: str, root: yaml.Node) -> list[Problem]:
-    """Duplicate keys (at any depth), anchors/aliases and custom tags.
+MAX_ALIAS_PROBLEMS = 20
 
-    Iterative, and each node is visited once, so aliases cannot make it blow up
-    (the "billion laughs" file is refused, not expanded).
-    """
+
+def _alias_problems(label: str, text: str) -> list[Problem]:
+    """Each alias (``*name``) where it is written. The file is then not read further, so an
+    alias bomb ("billion laughs") is refused without ever being expanded."""
     problems: list[Problem] = []
-    seen: set[int] = set()
+    aliases = (event for event in yaml.parse(text, Loader=yaml.CSafeLoader) if isinstance(event, yaml.AliasEvent))
+    for count, event in enumerate(aliases):
+        if count == MAX_ALIAS_PROBLEMS:
+            problems.append(Problem(label, event.start_mark.line + 1, event.start_mark.column + 1, "(file)",
+                                    "more aliases follow; remove every alias"))
+            break
+        problems.append(Problem(label, event.start_mark.line + 1, event.start_mark.column + 1, "(file)",
+                                f"YAML aliases (*{event.anchor}) are not supported; write the value out in full"))
+    return problems
+
+
+def _structural_problems(label: str, root: yaml.Node) -> list[Problem]:
+    """Duplicate keys (at any depth), merge keys and custom tags. Iterative: deep nesting is fine."""
+    problems: list[Problem] = []
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
     while stack:
         node, path = stack.pop()
-        if id(node) in seen:
-            problems.append(problem_at(label, node, path or "(root)",
-                                       "YAML aliases (*name) are not supported; write the value out in full"))
-            continue
-        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             keys: dict[str, yaml.Node] = {}
             for key_node, value_node in node.value:

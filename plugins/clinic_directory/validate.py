@@ -56,6 +56,8 @@ class Checker:
 
     def check(self, node: yaml.Node, spec: s.Spec, path: str) -> Any:
         """The plain value of ``node`` if it matches ``spec``, else None (with problems added)."""
+        if is_custom_tag(node.tag):
+            return None  # already reported by the source reader
         if isinstance(spec, s.Record):
             return self.record(node, spec, path)
         if isinstance(spec, s.SlugMap):
@@ -279,7 +281,7 @@ def check_phone(node: yaml.ScalarNode) -> str:
 def check_zip(node: yaml.ScalarNode) -> str:
     # An unquoted ZIP is a number to YAML (07494 becomes 7494 in YAML 1.2 tools,
     # 01234 becomes 668 in YAML 1.1): the leading zero is lost, so insist on quotes.
-    if node.style is None and re.fullmatch(r"[0-9_]+", node.value):
+    if not node.style and re.fullmatch(r"[0-9_]+", node.value):
         digits = node.value.replace("_", "")
         raise BadValue(f"expected a 5-digit ZIP code as a quoted string, got the integer {int(digits)}; "
                        f"write it in quotes: \"{digits.zfill(5)}\"")
@@ -379,6 +381,10 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def is_custom_tag(tag: str) -> bool:
+    return tag.startswith("!") or tag.startswith("tag:yaml.org,2002:python")
+
+
 def is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG
 
@@ -437,7 +443,8 @@ def sexagesimal(raw: str) -> int | str:
 def validate_registry(label: str, root: yaml.Node) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Schema and cross-reference checks of a composed registry: (plain data, problems)."""
     checker = Checker(label)
-    data = checker.check(root, s.REGISTRY, "")
+    data = checker.check(root, s.REGISTRY, "(root)") if not isinstance(root, yaml.MappingNode) \
+        else checker.check(root, s.REGISTRY, "")
     if data is None:
         return None, checker.problems
     for section, slug, node, path in checker.refs:
@@ -451,7 +458,7 @@ def validate_registry(label: str, root: yaml.Node) -> tuple[dict[str, Any] | Non
     for spec, key, key_node, path in checker.map_keys:
         if spec.value is not s.PHYSICIAN:
             continue
-        if key in first_physician:
+        if key in first_physician and first_physician[key] != path:  # same path: a duplicate key, reported
             checker.add(key_node, path, f"physician slug '{key}' is already used at {first_physician[key]}; "
                         "physician slugs must be unique across the registry (add a distinguishing suffix)")
         else:
