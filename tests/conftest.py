@@ -26,6 +26,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the built site")
+
+
 def build(output: Path, registry: Path | None = None, settings: str = "pelicanconf.py",
           extra: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real build command (as `make html` does) and return the finished process."""

@@ -79,3 +79,30 @@ def clinic_graph(clinic: Clinic, site_url: str) -> dict[str, Any]:
 
 def physician_graph(physician: Physician, registry: Registry, site_url: str) -> dict[str, Any]:
     return {"@context": "https://schema.org", **physician_node(physician, registry.clinic_of(physician), site_url)}
+
+
+ABOUT_TYPES = {"service": "MedicalTherapy", "condition": "MedicalCondition"}
+
+
+def article_page(meta: Any, url: str, site_url: str) -> dict[str, Any]:
+    """An education article (``articles.ArticleMeta``) as a schema.org ``MedicalWebPage``."""
+    page_url = absolute(site_url, url)
+    node: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "MedicalWebPage",
+        "@id": page_url,
+        "url": page_url,
+        "name": meta.title,
+        "headline": meta.title,
+        "description": meta.summary,
+        "datePublished": meta.date.isoformat(),
+        "dateModified": (meta.modified or meta.date).isoformat(),
+        "lastReviewed": meta.last_reviewed.isoformat(),
+        "reviewedBy": physician_node(meta.reviewer, meta.reviewer_clinic, site_url),
+        "about": [{"@type": ABOUT_TYPES[entry.kind], "name": entry.name, "url": absolute(site_url, entry.url)}
+                  for entry in meta.about],
+    }
+    if meta.references:
+        node["citation"] = [{"@type": "CreativeWork", "name": ref.text, **({"url": ref.href} if ref.href else {})}
+                            for ref in meta.references]
+    return node
