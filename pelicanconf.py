@@ -18,6 +18,8 @@ PLUGINS = ["clinic_directory"]
 # Registry and directory settings (defaults in plugins/clinic_directory/settings.py).
 CLINIC_DIRECTORY_REGISTRY = "clinics.yaml"
 CLINIC_DIRECTORY_STALE_AFTER_DAYS = 365
+# Sent to Nominatim by `make geocode` (the build itself never uses the network).
+CLINIC_DIRECTORY_GEOCODER_USER_AGENT = "pain-clinic-network-directory/0.1 (clinic directory geocoder)"
 
 # Every template escapes by default: registry text is untrusted.
 JINJA_ENVIRONMENT = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True, "extensions": []}

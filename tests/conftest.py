@@ -31,14 +31,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def build(output: Path, registry: Path | None = None, settings: str = "pelicanconf.py",
-          extra: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real build command (as `make html` does) and return the finished process."""
+          extra: list[str] | None = None, content: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real build command (as `make html` does) and return the finished process.
+
+    A registry other than the sample usually needs ``content`` too: the sample articles
+    name the sample's treatments, conditions and physicians, and the build checks that.
+    """
     command = [sys.executable, "-m", "clinic_directory", "build", "--settings", str(ROOT / settings),
                "--output", str(output), "--quiet"]
     if registry is not None:
         command += ["--registry", str(registry)]
+    if content is not None:
+        command += ["--content", str(content)]
     env = {"PYTHONPATH": str(ROOT / "plugins"), "PATH": "/usr/bin:/bin:/usr/local/bin"}
     return subprocess.run(command + (extra or []), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def empty_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A content directory with no articles, for builds of registries other than the sample."""
+    return tmp_path_factory.mktemp("empty-content")
 
 
 @pytest.fixture(scope="session")

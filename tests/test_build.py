@@ -77,6 +77,7 @@ def test_sample_site_has_every_page_the_contract_lists(site: Path) -> None:
     for page in ["index.html", "404.html", "robots.txt", "clinics/index.html",
                  "clinics/katy-pain-and-spine/index.html", "clinics/revitalize-medical-center/index.html",
                  "clinics/bellevue-pain-and-wellness/index.html", "clinics/texas-pain-intervention-clinic/index.html",
+                 "clinics/revitalize-medical-center/locations/evanston/index.html",
                  "physicians/nimish-dave/index.html", "physicians/robert-bowers/index.html",
                  "physicians/decaria/index.html", "physicians/ankit-maheshwari/index.html",
                  "treatments/ketamine-infusion/index.html", "conditions/crps/index.html"]:

@@ -88,11 +88,11 @@ class Elements(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hostile_site(tmp_path_factory: pytest.TempPathFactory, empty_content: Path) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     registry = root / "clinics.yaml"
     registry.write_text(REGISTRY, encoding="utf-8")
-    result = build(root / "output", registry=registry)
+    result = build(root / "output", registry=registry, content=empty_content)
     assert result.returncode == 0, result.stderr
     return root / "output"
 

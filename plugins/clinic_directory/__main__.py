@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--settings", type=Path, default=Path("pelicanconf.py"))
     build.add_argument("--output", type=Path, default=Path("output"))
     build.add_argument("--registry", type=Path, default=None)
+    build.add_argument("--content", type=Path, default=None, help="content directory (articles, pages)")
     build.add_argument("--quiet", action="store_true")
 
     validate = commands.add_parser("validate", help="check a registry; print every problem")
@@ -55,7 +56,11 @@ def run_validate(path: Path) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
-    overrides = {"CLINIC_DIRECTORY_REGISTRY": str(args.registry)} if args.registry else {}
+    overrides: dict[str, str] = {}
+    if args.registry:
+        overrides["CLINIC_DIRECTORY_REGISTRY"] = str(args.registry)
+    if args.content:
+        overrides["PATH"] = str(args.content.resolve())
     try:
         build_site(args.settings, args.output, overrides)
     except InvalidInput as error:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pelican.generators import Generator
 
-from . import jsonld
+from . import articles, jsonld
 from .model import Registry
 from .registry import load_registry
 from .settings import read_plugin_settings
@@ -44,6 +44,11 @@ class ClinicDirectoryGenerator(Generator):
         self.context["registry"] = self.registry
         self.context["directory_urls"] = {kind: url for kind, (url, _) in plugin.urls.patterns.items()}
         self.context["stale_after_days"] = plugin.stale_after_days
+        # Articles were read by Pelican's ArticlesGenerator, which runs first: check their
+        # metadata against the registry (raises InvalidInput) and link them to entries.
+        self.article_index = articles.build_index(self, self.registry)
+        self.context["article_meta"] = self.article_index.meta
+        self.context["article_jsonld"] = self.article_index.jsonld
 
     def _write(self, writer: Any, save_as: str, template: str, url: str, **page: Any) -> None:
         writer.write_file(save_as, self.env.get_template(template), self.context,
@@ -55,12 +60,16 @@ class ClinicDirectoryGenerator(Generator):
         for clinic in registry.clinics_sorted():
             self._write(writer, clinic.save_as, "clinic.html", clinic.url,
                         clinic=clinic, jsonld=jsonld.clinic_graph(clinic, site_url))
+            for location in clinic.locations:
+                self._write(writer, location.save_as, "location.html", location.page_url,
+                            clinic=clinic, location=location, jsonld=jsonld.location_graph(clinic, location, site_url))
             for physician in clinic.physicians:
                 self._write(writer, physician.save_as, "physician.html", physician.url,
                             physician=physician, clinic=clinic,
                             jsonld=jsonld.physician_graph(physician, registry, site_url))
         for entry in [*registry.services.values(), *registry.conditions.values()]:
-            self._write(writer, entry.save_as, "entry.html", entry.url, entry=entry, clinics=registry.offering(entry))
+            self._write(writer, entry.save_as, "entry.html", entry.url, entry=entry, clinics=registry.offering(entry),
+                        related_articles=self.article_index.for_entry(entry))
         for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
             url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
             self._write(writer, save_as, "entries.html", url, kind=kind,

@@ -77,6 +77,12 @@ def clinic_graph(clinic: Clinic, site_url: str) -> dict[str, Any]:
                        *(physician_node(doc, clinic, site_url) for doc in clinic.physicians)]}
 
 
+def location_graph(clinic: Clinic, location: Location, site_url: str) -> dict[str, Any]:
+    return {"@context": "https://schema.org",
+            "@graph": [location_node(clinic, location, site_url),
+                       *(physician_node(doc, clinic, site_url) for doc in clinic.physicians)]}
+
+
 def physician_graph(physician: Physician, registry: Registry, site_url: str) -> dict[str, Any]:
     return {"@context": "https://schema.org", **physician_node(physician, registry.clinic_of(physician), site_url)}
 

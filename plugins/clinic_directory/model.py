@@ -92,6 +92,8 @@ class Location:
     hours: tuple[OpeningHours, ...]
     geo: Geo | None
     url: str  # the clinic page with this location's anchor
+    page_url: str  # the location's own page
+    save_as: str
 
     @property
     def anchor(self) -> str:
@@ -257,7 +259,8 @@ def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], condit
         conditions=tuple(conditions[c] for c in value.get("conditions", ())),
         last_verified=dt.date.fromisoformat(value["last_verified"]),
         physicians=tuple(_physician(slug, doc_slug, doc, urls) for doc_slug, doc in value.get("physicians", {}).items()),
-        locations=tuple(_location(slug, loc_slug, loc, url, geocoded) for loc_slug, loc in value["locations"].items()),
+        locations=tuple(_location(slug, loc_slug, loc, url, urls, geocoded)
+                        for loc_slug, loc in value["locations"].items()),
         referral=Referral(
             placeholder=referral.get("placeholder", False), fax=referral.get("fax", ""), phone=referral.get("phone", ""), email=referral.get("email", ""),
             requirements=tuple(referral.get("requirements", ())), notes=referral.get("notes", ""),
@@ -275,9 +278,10 @@ def _physician(clinic_slug: str, slug: str, value: dict[str, Any], urls: UrlPatt
                      value.get("bio", ""), url, save_as)
 
 
-def _location(clinic_slug: str, slug: str, value: dict[str, Any], clinic_url: str,
+def _location(clinic_slug: str, slug: str, value: dict[str, Any], clinic_url: str, urls: UrlPatterns,
               geocoded: dict[str, Geo]) -> Location:
     geo = value.get("geo")
+    page_url, save_as = urls.for_kind("location", clinic=clinic_slug, slug=slug)
     hours = value.get("hours", {})
     return Location(
         clinic_slug=clinic_slug,
@@ -290,6 +294,8 @@ def _location(clinic_slug: str, slug: str, value: dict[str, Any], clinic_url: st
         hours=tuple(OpeningHours(day, _ranges(hours[day])) for day in WEEKDAYS if day in hours),
         geo=Geo(geo["lat"], geo["lon"]) if geo else geocoded.get(f"{clinic_slug}/{slug}"),
         url=f"{clinic_url}#location-{slug}",
+        page_url=page_url,
+        save_as=save_as,
     )
 
 

@@ -22,8 +22,10 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAX_REGISTRY_BYTES": (64 * 1024 * 1024, "a registry file larger than this is refused"),
     "STALE_AFTER_DAYS": (365, "a clinic whose last_verified is older shows a 'may be out of date' note"),
     "GEOCODE_CACHE": ("geocode-cache.json", "committed cache of geocoded addresses (see `make geocode`)"),
+    "GEOCODER_USER_AGENT": ("", "user agent `make geocode` sends to Nominatim: name the site and a contact"),
     "URLS": ({
         "clinic": ("clinics/{slug}/", "clinics/{slug}/index.html"),
+        "location": ("clinics/{clinic}/locations/{slug}/", "clinics/{clinic}/locations/{slug}/index.html"),
         "physician": ("physicians/{slug}/", "physicians/{slug}/index.html"),
         "service": ("treatments/{slug}/", "treatments/{slug}/index.html"),
         "condition": ("conditions/{slug}/", "conditions/{slug}/index.html"),
@@ -42,6 +44,7 @@ class PluginSettings:
     stale_after_days: int
     geocode_cache: Path
     urls: UrlPatterns
+    geocoder_user_agent: str = ""
 
 
 class SettingsError(Exception):
@@ -71,5 +74,6 @@ def read_plugin_settings(settings: Mapping[str, Any]) -> PluginSettings:
         max_registry_bytes=values["MAX_REGISTRY_BYTES"],
         stale_after_days=values["STALE_AFTER_DAYS"],
         geocode_cache=Path(values["GEOCODE_CACHE"]),
+        geocoder_user_agent=values["GEOCODER_USER_AGENT"],
         urls=UrlPatterns({kind: tuple(pair) for kind, pair in values["URLS"].items()}),
     )

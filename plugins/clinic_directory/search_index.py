@@ -1,0 +1,126 @@
+"""The location index the search page reads: a small manifest, location shards by grid cell, filter lists.
+
+Sized for 10,000 clinics (about 25,000 locations): a query loads the manifest once
+(about 20 kB at that size), the cells that can hold a location within the radius,
+and for each filter a list of the cells that have a match. Nothing else.
+
+Files, all relative to the search data directory, written with ``geo.compact_json``:
+
+``index.json``
+    ``{"version": 1, "services": [slug, ...], "conditions": [slug, ...], "locations": N,
+    "cells": [[key, count], ...]}``. Services and conditions are sorted by slug; cells
+    reference them by position in these lists.
+``cells/<key>.json``
+    ``{"clinics": {clinic: [name, url, accepting_new_patients, [service], [condition]]},
+    "locations": [[clinic, location, lat, lon, name, address, phone, placeholder], ...]}``.
+``filter/treatment/<service>.json``, ``filter/condition/<condition>.json``
+    the sorted keys of the cells holding at least one matching location.
+
+A cell key is ``<level>_<i>_<j>``: the cell spans latitudes ``i / 2**level`` to
+``(i + 1) / 2**level`` degrees, and longitudes likewise with ``j``. Level 0 cells are
+1 degree square; a cell with more than ``capacity`` locations is split into four, down
+to ``max_level``, so a dense city is many small files and a rural state a few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .geo import compact_json
+from .model import Clinic, Location, Registry
+
+INDEX_VERSION = 1
+CELL_CAPACITY = 128
+MAX_LEVEL = 6  # cells of 1/64 degree, about a mile: below that, locations share a building
+
+
+@dataclass(frozen=True)
+class Point:
+    lat: float
+    lon: float
+    clinic: Clinic
+    location: Location
+
+
+def cell_key(level: int, lat: float, lon: float) -> str:
+    """The key of the level-``level`` cell holding a point (multiplying by 2**level is exact)."""
+    scale = 1 << level
+    return f"{level}_{math.floor(lat * scale)}_{math.floor(lon * scale)}"
+
+
+def assign_cells(points: Iterable[Point], capacity: int = CELL_CAPACITY,
+                 max_level: int = MAX_LEVEL) -> dict[str, list[Point]]:
+    """Leaf cell key -> its points: 1-degree cells, each split in four while it holds more than ``capacity``."""
+    leaves: dict[str, list[Point]] = {}
+    pending: list[tuple[int, list[Point]]] = [(0, list(points))]
+    while pending:
+        level, group = pending.pop()
+        cells: dict[str, list[Point]] = defaultdict(list)
+        for point in group:
+            cells[cell_key(level, point.lat, point.lon)].append(point)
+        for key, members in cells.items():
+            if len(members) > capacity and level < max_level:
+                pending.append((level + 1, members))
+            else:
+                leaves[key] = members
+    return leaves
+
+
+def points_of(registry: Registry) -> list[Point]:
+    """Every location with its coordinates, in clinic then location slug order."""
+    points = []
+    for clinic_slug in sorted(registry.clinics):
+        clinic = registry.clinics[clinic_slug]
+        for location in sorted(clinic.locations, key=lambda loc: loc.slug):
+            if location.geo is None:
+                raise ValueError(f"{clinic_slug}/{location.slug} has no coordinates; the generator must resolve them first")
+            points.append(Point(round(location.geo.lat, 6), round(location.geo.lon, 6), clinic, location))
+    return points
+
+
+def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY,
+                       max_level: int = MAX_LEVEL) -> dict[str, bytes]:
+    """Every index file as ``relative path -> bytes``; the same registry always gives the same bytes."""
+    services = sorted(registry.services)
+    conditions = sorted(registry.conditions)
+    service_index = {slug: n for n, slug in enumerate(services)}
+    condition_index = {slug: n for n, slug in enumerate(conditions)}
+    points = points_of(registry)
+    cells = assign_cells(points, capacity, max_level)
+
+    files: dict[str, bytes] = {}
+    by_service: dict[str, set[str]] = {slug: set() for slug in services}
+    by_condition: dict[str, set[str]] = {slug: set() for slug in conditions}
+    for key, members in cells.items():
+        clinics: dict[str, list[object]] = {}
+        rows = []
+        for point in sorted(members, key=lambda p: (p.clinic.slug, p.location.slug)):
+            clinic, location = point.clinic, point.location
+            if clinic.slug not in clinics:
+                clinics[clinic.slug] = [
+                    clinic.name, clinic.url, int(clinic.accepting_new_patients),
+                    sorted(service_index[e.slug] for e in clinic.services),
+                    sorted(condition_index[e.slug] for e in clinic.conditions),
+                ]
+                for entry in clinic.services:
+                    by_service[entry.slug].add(key)
+                for entry in clinic.conditions:
+                    by_condition[entry.slug].add(key)
+            rows.append([clinic.slug, location.slug, point.lat, point.lon, location.name,
+                         location.address.one_line, location.phone, int(location.placeholder)])
+        files[f"cells/{key}.json"] = compact_json({"clinics": clinics, "locations": rows})
+    for slug, keys in by_service.items():
+        files[f"filter/treatment/{slug}.json"] = compact_json(sorted(keys))
+    for slug, keys in by_condition.items():
+        files[f"filter/condition/{slug}.json"] = compact_json(sorted(keys))
+    files["index.json"] = compact_json({
+        "version": INDEX_VERSION,
+        "services": services,
+        "conditions": conditions,
+        "locations": len(points),
+        "cells": [[key, len(cells[key])] for key in sorted(cells)],
+    })
+    return dict(sorted(files.items()))
