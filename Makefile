@@ -9,14 +9,18 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help setup html serve validate test browser golden clean
+.PHONY: help setup html serve validate geocode test browser golden clean
+.PHONY: java audit
+NODE_STAMP := node_modules/.installed
 
 help:
 	@echo "make html      build the site into $(OUTPUTDIR) (CLINICS=..., OUTPUTDIR=...)"
 	@echo "make serve     serve $(OUTPUTDIR) on http://127.0.0.1:$(PORT)/"
 	@echo "make validate  check $(CLINICS) and list every problem"
+	@echo "make geocode   look up locations without geo (network!) into geocode-cache.json (REFRESH=1 redoes all)"
 	@echo "make test      run the whole test suite (installs Chromium if missing)"
 	@echo "make golden    regenerate the golden pages in tests/golden (review the diff!)"
+	@echo "make audit     Lighthouse on key pages of the built site (scores must be >= 95)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +39,10 @@ serve:
 validate: $(STAMP)
 	$(PY) -m clinic_directory validate $(CLINICS)
 
+# The only target that uses the network: Nominatim, one request a second. Review and commit the cache.
+geocode: $(STAMP)
+	$(PY) -m clinic_directory.geocode --settings pelicanconf.py --registry $(CLINICS) $(if $(REFRESH),--refresh)
+
 # Browser tests drive Debian's Chromium; install it when it is missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -42,8 +50,30 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: $(STAMP) browser
+# The Nu HTML Checker (vnu.jar) runs on Java 17+: Debian's default JRE when there is none.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Installing Debian's default-jre-headless for the HTML checker"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless; }
+
+# npm packages of the quality gates, exactly as locked: vnu-jar (tests), lighthouse (audit).
+# --ignore-scripts: vnu-jar's install script would download a Java runtime; we use Debian's.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nodejs and npm for the quality gates"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) browser java $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Lighthouse (mobile, simulated throttling) on the home page, a clinic, /find/ and an article of the
+# sample site, in Debian's Chromium; fails when a score is below 95. Slow, so not part of `make test`.
+audit: $(STAMP) browser $(NODE_STAMP)
+	$(PY) tests/lighthouse_audit.py --min-score 95
 
 golden: $(STAMP)
 	$(PY) -m pytest tests/test_golden.py --update-golden

@@ -9,3 +9,4 @@ from pelicanconf import *  # noqa: E402,F403
 SITEURL = os.environ.get("SITEURL", "https://clinics.example.org")
 RELATIVE_URLS = False
 FEED_ALL_ATOM = "feeds/articles.atom.xml"
+FEED_MAX_ITEMS = 50

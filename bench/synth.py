@@ -106,9 +106,20 @@ def load_zips() -> list[dict[str, Any]]:
             and z["state"] in states and z["lat"] and z["long"]]
 
 
-def sample_entries() -> tuple[dict[str, Any], dict[str, Any]]:
+def load_sample() -> dict[str, Any]:
+    """The repository's sample registry, with ZIP codes and phone numbers kept quoted."""
+    sample = yaml.load((ROOT / "clinics.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    for clinic in sample["clinics"].values():
+        for location in clinic["locations"].values():
+            location["address"]["postal_code"] = Quoted(location["address"]["postal_code"])
+            for field in ("phone", "fax"):
+                if field in location:
+                    location[field] = Quoted(location[field])
+    return sample
+
+
+def sample_entries(sample: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The sample registry's services and conditions plus a few common extra ones."""
-    sample = yaml.load((ROOT / "clinics.yaml").read_text(), Loader=yaml.CSafeLoader)
     services, conditions = dict(sample["services"]), dict(sample["conditions"])
     for extra, into in ((EXTRA_SERVICES, services), (EXTRA_CONDITIONS, conditions)):
         for slug, (name, aka) in extra.items():
@@ -120,18 +131,20 @@ def sample_entries() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def generate(clinic_count: int, seed: int) -> dict[str, Any]:
+    """The sample registry's clinics (the sample articles name their physicians), then synthetic ones."""
     rng = random.Random(seed)
+    sample = load_sample()
     zips = load_zips()
     by_prefix: dict[str, list[dict[str, Any]]] = {}
     for z in zips:
         by_prefix.setdefault(z["zip_code"][:3], []).append(z)
-    services, conditions = sample_entries()
+    services, conditions = sample_entries(sample)
     service_names = {slug: entry["name"].lower() for slug, entry in services.items()}
     condition_names = {slug: entry["name"].lower() for slug, entry in conditions.items()}
 
-    clinics: dict[str, Any] = {}
-    physician_slugs: set[str] = set()
-    for number in range(clinic_count):
+    clinics: dict[str, Any] = dict(sample["clinics"])
+    physician_slugs = {slug for clinic in clinics.values() for slug in clinic.get("physicians", {})}
+    for number in range(clinic_count - len(clinics)):
         home = rng.choice(zips)
         last = rng.choice(LAST_NAMES)
         name = rng.choice(NAME_PATTERNS).format(city=home["city"], last=last, state_name=US_STATES[home["state"]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,84 @@ def page(browser: object, site_url: str) -> Iterator[object]:
     new_page.js_errors = errors
     yield new_page
     context.close()
+
+
+PUBLISHED_SITEURL = "https://clinics.example.org"
+
+
+@pytest.fixture(scope="session")
+def published_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample site as ``make publish`` builds it: absolute URLs, feed and sitemap."""
+    output = tmp_path_factory.mktemp("published") / "output"
+    result = build(output, settings="publishconf.py")
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+# -- Page types, for the quality gates (accessibility, privacy, valid HTML) ----------------
+
+# Every URL pattern the site generates (INTERFACE.md section 3 and the index pages), most specific
+# first. Gates that cannot afford every page check one page per type; a page matching no pattern is
+# a type of its own, so a new kind of page is checked as soon as the build writes it.
+PAGE_TYPES: list[tuple[str, str]] = [
+    ("home", r"index\.html"),
+    ("404", r"404\.html"),
+    ("find", r"find/index\.html"),
+    ("search", r"search/index\.html"),
+    ("clinics by state", r"clinics/index\.html"),
+    ("clinic", r"clinics/[^/]+/index\.html"),
+    ("location", r"clinics/[^/]+/locations/[^/]+/index\.html"),
+    ("refer", r"clinics/[^/]+/refer/index\.html"),
+    ("update form", r"clinics/[^/]+/update/index\.html"),
+    ("physician", r"physicians/[^/]+/index\.html"),
+    ("treatments", r"treatments/index\.html"),
+    ("treatment", r"treatments/[^/]+/index\.html"),
+    ("conditions", r"conditions/index\.html"),
+    ("condition", r"conditions/[^/]+/index\.html"),
+    ("articles", r"articles/index\.html"),
+    ("article", r"articles/[^/]+/index\.html"),
+    ("page", r"[^/]+/index\.html"),
+]
+
+# Pages as a visitor's action leaves them: page type -> (state, URL, selector to wait for).
+INTERACTIVE_STATES: dict[str, tuple[str, str, str]] = {
+    "find": ("find with results", "/find/?near=77494", '#results[aria-busy="false"] > li'),
+    "search": ("search with results", "/search/?q=ketamine", "[data-search-results] > li"),
+}
+
+
+def html_pages(site: Path) -> list[str]:
+    """Every HTML page the build wrote, relative to the output directory, in path order."""
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html") if p.is_file())
+
+
+def page_type(relative: str) -> str:
+    for name, pattern in PAGE_TYPES:
+        if re.fullmatch(pattern, relative):
+            return name
+    return f"other: {relative}"
+
+
+def page_url(relative: str) -> str:
+    """The URL path at which a static host serves the file ``relative``."""
+    return "/" + re.sub(r"(^|/)index\.html$", r"\1", relative)
+
+
+def representative_pages(site: Path) -> dict[str, str]:
+    """One URL path per page type: its largest page (the most content to check)."""
+    best: dict[str, tuple[int, str]] = {}
+    for relative in html_pages(site):
+        size, kind = (site / relative).stat().st_size, page_type(relative)
+        if kind not in best or size > best[kind][0]:
+            best[kind] = (size, relative)
+    return {kind: page_url(relative) for kind, (_size, relative) in sorted(best.items())}
+
+
+def page_states(site: Path) -> list[tuple[str, str, str | None]]:
+    """(name, URL, selector to wait for) for one page per type plus each interactive state."""
+    states: list[tuple[str, str, str | None]] = []
+    for kind, url in representative_pages(site).items():
+        states.append((kind, url, None))
+        if kind in INTERACTIVE_STATES:
+            states.append(INTERACTIVE_STATES[kind])
+    return states

@@ -10,7 +10,9 @@ from typing import Any
 
 from pelican import signals
 
+from .articles import add_feed_notice
 from .generator import ClinicDirectoryGenerator, add_template_helpers
+from .sitemap import write_sitemap
 
 
 def get_generators(pelican: Any) -> type[ClinicDirectoryGenerator]:
@@ -20,3 +22,5 @@ def get_generators(pelican: Any) -> type[ClinicDirectoryGenerator]:
 def register() -> None:
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(add_template_helpers)
+    signals.finalized.connect(write_sitemap)
+    signals.feed_generated.connect(add_feed_notice)

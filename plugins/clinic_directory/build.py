@@ -4,20 +4,34 @@ Pelican empties its output directory before it reads anything, so a failed build
 run straight into ``OUTPUTDIR`` would leave half a site. We let Pelican build
 into a fresh sibling directory and, only if it succeeded without errors, bring
 the output in line with it, rewriting just the files whose bytes changed.
+
+Rebuilds are incremental (``cache.py``). A build whose inputs all match the last
+build into the same output, which nobody has touched since, does nothing. Otherwise
+a page whose key did not change is not rendered again: the output keeps it, or the
+page cache supplies it. The staging directory then holds only the files that may
+have changed. A build into an empty output directory moves the staging directory
+into place instead of copying it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import logging
 import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pelican import Pelican
+from pelican import Pelican, signals
 from pelican.settings import read_settings
+
+from .cache import Manifest, PageStore, code_digest, digest, file_state, reusing_writer, stable_repr, tree_digest
+from .settings import PREFIX, read_plugin_settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +58,210 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)
+    store: PageStore | None = None
     try:
         settings = read_settings(str(settings_file), override={
             **overrides, "OUTPUT_PATH": str(staging), "DELETE_OUTPUT_DIRECTORY": False})
-        Pelican(settings).run()
+        cache_dir = read_plugin_settings(settings).cache
+        if cache_dir is not None:
+            # A sitemap is made from the pages in the staging directory: such a build puts them all there.
+            store = PageStore(cache_dir, output, build_inputs(settings_file, settings, output, cache_dir),
+                              reuse_output=not writes_sitemap(settings))
+            if store.unchanged_since_last_build():
+                logger.info("Nothing to do: no input changed since the last build of %s", output)
+                return
+        with writer_from(store):
+            Pelican(settings).run()
         if counter.count:
             raise BuildFailed(f"{counter.count} error(s) logged during the build; nothing was written to {output}")
-        sync_tree(staging, output, delete=True)
+        if store is None:
+            build_search_index(staging)
+            sync_tree(staging, output, delete=True)
+        else:
+            store.save_rendered(staging)
+            index_site(staging, output, store)
+            publish(staging, output, store)
     finally:
         logging.getLogger().removeHandler(counter)
+        if store is not None:
+            store.close()
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# -- incremental builds ------------------------------------------------------------------------------------
+
+
+class BuildInputs:
+    """Digests of everything a build reads. ``shared``: all but the registry and the content.
+
+    Files are read in full (the registry included: hashing 30 MB takes 0.05 s), so
+    a checkout or a copy that only touches mtimes costs nothing.
+    """
+
+    def __init__(self, shared: str, registry: str, content: str) -> None:
+        self.shared = shared
+        self.registry = registry
+        self.content = content
+        self.everything = digest(shared, registry, content)
+
+
+def build_inputs(settings_file: Path, settings: dict[str, Any], output: Path, cache_dir: Path) -> BuildInputs:
+    skip = {output.resolve(), cache_dir.resolve()}
+    plugin_files = [settings[f"{PREFIX}{name}"] for name in ("GEOCODE_CACHE",) if f"{PREFIX}{name}" in settings]
+    shared = digest(
+        code_digest(),
+        stable_repr({k: v for k, v in sorted(settings.items()) if k not in ("OUTPUT_PATH", "PATH")}, callables=True),
+        # The settings file and its siblings (publishconf.py imports pelicanconf.py).
+        *(tree_digest(path) for path in sorted(settings_file.resolve().parent.glob("*.py"))),
+        tree_digest(Path(settings["THEME"])),
+        *(tree_digest(Path(p)) for p in [*settings.get("PLUGIN_PATHS", []), *settings.get("THEME_TEMPLATES_OVERRIDES", [])]),
+        *(tree_digest(Path(p)) for p in plugin_files),
+    )
+    registry = tree_digest(Path(settings.get(f"{PREFIX}REGISTRY", "clinics.yaml")))
+    return BuildInputs(shared, registry, tree_digest(Path(settings["PATH"]), skip=skip))
+
+
+def writes_sitemap(settings: dict[str, Any]) -> bool:
+    """The rule ``sitemap.write_sitemap`` follows: absolute http(s) URLs."""
+    return urlsplit(settings.get("SITEURL", "")).scheme in ("http", "https") and not settings.get("RELATIVE_URLS")
+
+
+@contextlib.contextmanager
+def writer_from(store: PageStore | None) -> Iterator[None]:
+    """Have Pelican write with a writer that can reuse pages from ``store`` (if there is one)."""
+    if store is None:
+        yield
+        return
+    writer_class = reusing_writer(store)
+
+    def get_writer(pelican: Any) -> type:
+        return writer_class
+
+    signals.get_writer.connect(get_writer)
+    try:
+        yield
+    finally:
+        signals.get_writer.disconnect(get_writer)
+
+
+def staged_files(staging: Path) -> list[str]:
+    """Every file under ``staging``, as sorted POSIX paths relative to it."""
+    found = []
+    for directory, _dirs, files in os.walk(staging):
+        relative = Path(directory).relative_to(staging).as_posix()
+        found += [name if relative == "." else f"{relative}/{name}" for name in files]
+    return sorted(found)
+
+
+def index_site(staging: Path, output: Path, store: PageStore) -> None:
+    """Run Pagefind over the new site, unless no HTML page changed since it last did.
+
+    Pagefind reads a whole site, so the pages the output keeps are linked into the
+    staging directory while it runs (a hard link copies nothing; the output is only read).
+    """
+    staged = [name for name in staged_files(staging) if name.endswith(".html")]
+    pages = sorted({*staged, *(name for name in store.kept if name.endswith(".html"))})
+    key = digest(code_digest(), *(part for name in pages
+                                  for part in (name, store.key_of(name) or digest((staging / name).read_bytes()))))
+    names = store.group_files("pagefind", key)
+    if names is not None and all(store.output_holds(name, key) for name in names):
+        store.keep_group("pagefind", key, names)
+        return
+    linked = []
+    for name in pages:
+        if name in store.kept:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            os.link(output / name, staging / name)
+            linked.append(name)
+    build_search_index(staging)
+    for name in linked:
+        (staging / name).unlink()
+    made = [name for name in staged_files(staging) if name.startswith("pagefind/")]
+    store.record_group("pagefind", key, made)
+
+
+def publish(staging: Path, output: Path, store: PageStore) -> None:
+    """Make ``output`` hold the new site: the staging directory plus the files the output kept."""
+    previous = store.previous
+    if not store.kept and (not output.exists() or not any(output.iterdir())):
+        # A first build: move the whole tree into place (staging is private until then: 0700).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
+        os.replace(staging, output)
+        store.save_manifest(staged_files(output))
+        return
+    if previous is None:
+        # An output we have no manifest of: compare everything, and remove whatever is not the site's.
+        sync_tree(staging, output, delete=True)
+        store.save_manifest(staged_files(output))
+        return
+    wanted = set(store.kept) | set(staged := staged_files(staging))
+    for name in staged:
+        src, dst = staging / name, output / name
+        if dst.is_file() and not dst.is_symlink() and filecmp.cmp(src, dst, shallow=False):
+            continue
+        if dst.is_dir() and not dst.is_symlink():
+            shutil.rmtree(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    for name in [*previous.files, *stray_files(output, previous)]:
+        if name not in wanted:
+            (output / name).unlink(missing_ok=True)
+            remove_empty_parents(output, name)
+    store.save_manifest(sorted(wanted))
+
+
+def stray_files(output: Path, previous: Manifest) -> list[str]:
+    """Files in ``output`` the last build did not write: only directories whose mtime changed can hold any."""
+    found = []
+    for directory, mtime in previous.dirs.items():
+        path = output / directory if directory else output
+        if file_state(path) is None or file_state(path)[1] == mtime:
+            continue
+        for directory_path, _dirs, files in os.walk(path):
+            relative = Path(directory_path).relative_to(output).as_posix()
+            found += [name if relative == "." else f"{relative}/{name}" for name in files]
+    return [name for name in found if name not in previous.files]
+
+
+def remove_empty_parents(root: Path, name: str) -> None:
+    parent = (root / name).parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+UNUSED_PAGEFIND_FILES = ("pagefind-ui.js", "pagefind-ui.css", "pagefind-modular-ui.js", "pagefind-modular-ui.css",
+                         "pagefind-component-ui.js", "pagefind-component-ui.css", "pagefind-highlight.js")
+
+
+def build_search_index(site: Path) -> None:
+    """Index the finished site with Pagefind (into ``site/pagefind/``) for the search page.
+
+    Pagefind is the binary the ``pagefind-bin`` wheel ships: it runs offline and reads
+    only ``site``. Pages opt in with ``data-pagefind-body`` (see the templates).
+    """
+    try:
+        from pagefind_bin import get_executable
+
+        executable = get_executable()
+    except (ImportError, FileNotFoundError) as error:
+        raise BuildFailed("the site search index needs Pagefind, which is not installed: run `make setup` "
+                          "(requirements.lock pins pagefind-bin)") from error
+    command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BuildFailed(f"Pagefind could not index the site: {error}") from error
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise BuildFailed(f"Pagefind could not index the site (exit {result.returncode}): {detail}")
+    # Pagefind also writes its ready-made search UIs; the search page uses only its API.
+    for name in UNUSED_PAGEFIND_FILES:
+        (site / "pagefind" / name).unlink(missing_ok=True)
 
 
 def sync_tree(source: Path, target: Path, delete: bool) -> tuple[int, int]:

@@ -7,13 +7,16 @@ Pages go through Pelican's writer and the theme's templates, so ``SITEURL``,
 from __future__ import annotations
 
 import logging
+import posixpath
+from pathlib import Path
 from typing import Any
 
 from pelican.generators import Generator
+from pelican.utils import sanitised_join
 
-from . import articles, jsonld
+from . import articles, jsonld, search_index
+from .geocode import load_geocoded_registry
 from .model import Registry
-from .registry import load_registry
 from .settings import read_plugin_settings
 from .urls import safe_href
 
@@ -35,8 +38,8 @@ class ClinicDirectoryGenerator(Generator):
     def generate_context(self) -> None:
         plugin = read_plugin_settings(self.settings)
         self.plugin = plugin
-        self.registry = load_registry(plugin.registry, plugin.max_registry_bytes, plugin.urls,
-                                      label=str(plugin.registry))
+        # Coordinates from the registry's geo, else from the committed geocode cache: never the network.
+        self.registry = load_geocoded_registry(plugin, label=str(plugin.registry))
         logger.info("Registry %s: %d clinics, %d locations, %d physicians", plugin.registry,
                     len(self.registry.clinics), sum(len(c.locations) for c in self.registry.clinics.values()),
                     len(self.registry.physicians))
@@ -81,3 +84,21 @@ class ClinicDirectoryGenerator(Generator):
         root = "" if self.settings["RELATIVE_URLS"] else self.settings.get("SITEURL", "")
         self._write(writer, "404.html", "404.html", "404.html", root_url=root)
         self._write(writer, "robots.txt", "robots.txt", "robots.txt")
+        # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
+        self._write(writer, "_headers", "_headers", "_headers")
+        self._write_find(writer)
+
+    def _write_find(self, writer: Any) -> None:
+        """The search page, and beside it the data it searches: lookup shards and the location index."""
+        import zipcodes  # the ZIP and city table; read here, in the build, not on import
+
+        url, save_as = self.plugin.urls.for_kind("find")
+        data_dir = posixpath.join(posixpath.dirname(save_as), "data")
+        self._write(writer, save_as, "find.html", url, groups=self.registry.by_state(),
+                    search_data_url=f"{data_dir}/", **search_index.page_context(self.registry))
+        files = search_index.data_files(self.registry, zipcodes.list_all())
+        for relative, content in files.items():
+            path = Path(sanitised_join(self.output_path, data_dir, relative))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        logger.info("Search data: %d files, %d bytes in %s/", len(files), sum(map(len, files.values())), data_dir)

@@ -69,25 +69,26 @@ def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def normalize_city(name: str) -> str:
-    """The form cities are matched in: ASCII, lower case, single spaces, common abbreviations spelled out.
+    """The form cities are matched in: ASCII letters and digits, lower case, abbreviations spelled out.
 
-    ``"St. Louis"``, ``"saint louis"`` and ``"Saint-Louis"`` all give ``"saint louis"``.
+    Spaces and punctuation are dropped after the abbreviations are expanded, so
+    ``"St. Louis"``, ``"saint louis"`` and ``"Saint-Louis"`` all give ``"saintlouis"``, and
+    ``"Coeur d'Alene"`` matches the USPS spelling ``"Coeur D Alene"``.
     """
     if name.isascii():
         text = name.lower()
     else:
         text = unicodedata.normalize("NFKD", name)
         text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = re.sub(r"['\u2019]", "", text)
     words = re.sub(r"[^a-z0-9]+", " ", text).split()
-    return " ".join(CITY_WORDS.get(word, word) for word in words)
+    return "".join(CITY_WORDS.get(word, word) for word in words)
 
 
 def city_shard_key(normalized: str) -> str:
     """Which city shard holds a normalized name: FNV-1a (32 bit) of its UTF-8 bytes, modulo 512, in hex.
 
-    A hash, not a prefix: prefixes crowd ("west ...", "north ...") while a hash spreads
-    the 30,000 names evenly, so every lookup loads about 3 kB.
+    A hash, not a prefix: prefixes crowd ("west...", "north...") while a hash spreads
+    the 40,000 names evenly, so every lookup loads about 3 kB.
     """
     value = 0x811C9DC5
     for byte in normalized.encode("utf-8"):
@@ -164,19 +165,24 @@ def city_places(records: Iterable[Mapping[str, Any]]) -> list[CityPlace]:
 
 
 def zip_shards(places: Iterable[ZipPlace]) -> dict[str, dict[str, list[Any]]]:
-    """ZIP prefix -> ``{zip: [lat, lon, city, state]}``: a query loads one shard of about 50 ZIPs."""
-    shards: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+    """ZIP prefix -> ``{zip: [lat, lon, city, state]}``: a query loads one shard of about 50 ZIPs.
+
+    Every prefix has a shard, empty when no ZIP code starts with it, so that any
+    5-digit input is answered from a file rather than a 404.
+    """
+    shards: dict[str, dict[str, list[Any]]] = {f"{n:0{ZIP_SHARD_LENGTH}d}": {} for n in range(10**ZIP_SHARD_LENGTH)}
     for place in places:
         shards[place.zip_code[:ZIP_SHARD_LENGTH]][place.zip_code] = [place.lat, place.lon, place.city, place.state]
-    return dict(shards)
+    return shards
 
 
 def city_shards(places: Iterable[CityPlace]) -> dict[str, dict[str, list[list[Any]]]]:
     """Shard key -> ``{normalized name: [[name, state, lat, lon], ...]}`` (states in order)."""
-    shards: dict[str, dict[str, list[list[Any]]]] = defaultdict(lambda: defaultdict(list))
+    shards: dict[str, dict[str, list[list[Any]]]] = {f"{n:03x}": {} for n in range(CITY_SHARDS)}
     for place in sorted(places, key=lambda p: (p.key, p.state)):
-        shards[city_shard_key(place.key)][place.key].append([place.name, place.state, place.lat, place.lon])
-    return {key: dict(value) for key, value in shards.items()}
+        shards[city_shard_key(place.key)].setdefault(place.key, []).append([place.name, place.state, place.lat,
+                                                                           place.lon])
+    return shards
 
 
 def state_city_names(places: Iterable[CityPlace]) -> dict[str, list[str]]:

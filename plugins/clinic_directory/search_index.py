@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .geo import compact_json
+from .geo import CITY_SHARDS, CITY_WORDS, EARTH_RADIUS_MI, compact_json, lookup_files
 from .model import Clinic, Location, Registry
+from .schema import US_STATES
 
 INDEX_VERSION = 1
 CELL_CAPACITY = 128
 MAX_LEVEL = 6  # cells of 1/64 degree, about a mile: below that, locations share a building
+DEFAULT_RADIUS_MI = 50
+RADIUS_CHOICES_MI = (10, 25, 50, 100, 250, 500)
+NEAREST_FALLBACK = 5  # how many of the nearest matches to list when none is within the radius
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ def points_of(registry: Registry) -> list[Point]:
         clinic = registry.clinics[clinic_slug]
         for location in sorted(clinic.locations, key=lambda loc: loc.slug):
             if location.geo is None:
-                raise ValueError(f"{clinic_slug}/{location.slug} has no coordinates; the generator must resolve them first")
+                raise ValueError(f"{clinic_slug}/{location.slug} has no coordinates; "
+                                 "the generator must resolve them first")
             points.append(Point(round(location.geo.lat, 6), round(location.geo.lon, 6), clinic, location))
     return points
 
@@ -124,3 +130,33 @@ def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY,
         "cells": [[key, len(cells[key])] for key in sorted(cells)],
     })
     return dict(sorted(files.items()))
+
+
+def data_files(registry: Registry, zip_records: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
+    """Everything the search page loads: ZIP and city lookup shards plus this registry's location index."""
+    files = lookup_files(zip_records)
+    files.update(build_search_index(registry))
+    return dict(sorted(files.items()))
+
+
+def page_context(registry: Registry) -> dict[str, Any]:
+    """What ``find.html`` needs: the filter choices, and the settings find.js reads (rendered with ``tojson``)."""
+    services = sorted(registry.services.values(), key=lambda e: (e.name.casefold(), e.slug))
+    conditions = sorted(registry.conditions.values(), key=lambda e: (e.name.casefold(), e.slug))
+    return {
+        "find_services": services,
+        "find_conditions": conditions,
+        "radius_choices": RADIUS_CHOICES_MI,
+        "default_radius": DEFAULT_RADIUS_MI,
+        "find_config": {
+            "version": INDEX_VERSION,
+            "defaultRadius": DEFAULT_RADIUS_MI,
+            "nearestFallback": NEAREST_FALLBACK,
+            "states": dict(sorted(US_STATES.items())),
+            # What find.js must compute exactly as geo.py does.
+            "geo": {"earthRadiusMi": EARTH_RADIUS_MI, "cityWords": dict(sorted(CITY_WORDS.items())),
+                    "cityShards": CITY_SHARDS},
+            "services": {e.slug: [e.name, e.url] for e in services},
+            "conditions": {e.slug: [e.name, e.url] for e in conditions},
+        },
+    }

@@ -1,0 +1,590 @@
+"""Build caches: a rebuild does only the work whose inputs changed, and writes only files that changed.
+
+Nothing here may change what a build produces: a build that uses the caches writes
+exactly the bytes of a clean build (``tests/test_incremental.py`` checks it). What is
+kept in the cache directory (setting ``CLINIC_DIRECTORY_CACHE``, default ``cache/``):
+
+``registry/<key>.json``
+    The validated registry as plain data, keyed by the file's bytes and this plugin's
+    code. Only a registry without problems is stored, so problems always come from a
+    fresh parse, with their lines.
+``pages.sqlite``
+    Rendered pages (and groups of data files) by key. A page's key covers everything
+    its bytes are made from: the inputs every page shares (settings, theme, code,
+    the registry's services and conditions), its template and every template that
+    one extends, includes or imports, the context variables those templates read,
+    where it is written, and the page's own inputs (for a clinic's pages: that
+    clinic's entry; by default: the whole registry).
+``outputs/<name>.json``
+    What the last build left in an output directory: every file's key, size and
+    mtime, and a digest of all the build's inputs. A build whose inputs all match,
+    into an output that nobody touched since, has nothing to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import gc
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import logging
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+
+from .model import entry_hash
+
+logger = logging.getLogger(__name__)
+
+# Change when the layout of anything in the cache directory changes.
+CACHE_FORMAT = "1"
+# Libraries whose version can change the bytes a build writes.
+LIBRARIES = ("pelican", "jinja2", "markupsafe", "markdown", "pyyaml", "zipcodes", "pygments", "docutils",
+             "feedgenerator", "pagefind-bin", "python-dateutil", "tzdata")
+# Settings that differ between two builds of the same site (the staging directory).
+VOLATILE_SETTINGS = frozenset({"OUTPUT_PATH"})
+# Variables Pelican's writer sets per page, from the page's path and the settings.
+WRITER_VARIABLES = frozenset({"output_file", "localsiteurl", "SITEURL"})
+
+
+# -- digests -----------------------------------------------------------------------------------------------
+
+
+def digest(*parts: str | bytes) -> str:
+    """A hex digest of ``parts`` (each length-prefixed, so ("ab", "c") and ("a", "bc") differ)."""
+    hasher = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+def tree_digest(path: Path, skip: Iterable[Path] = ()) -> str:
+    """A file's bytes, or every file under a directory by relative name and bytes; ``missing`` if absent.
+
+    Left out: ``__pycache__``, hidden directories (``.git``, a virtualenv) and the directories in ``skip``.
+    """
+    if path.is_file():
+        return digest(path.read_bytes())
+    if not path.is_dir():
+        return "missing"
+    skip = {p.resolve() for p in skip}
+    parts: list[str | bytes] = []
+    for directory, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith(".")
+                         and Path(directory, d).resolve() not in skip)
+        for name in sorted(files):
+            file = Path(directory, name)
+            parts += [file.relative_to(path).as_posix(), file.read_bytes()]
+    return digest(*parts)
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+@functools.cache
+def code_digest() -> str:
+    """This plugin's code and the versions of the libraries that shape the output."""
+    return digest(CACHE_FORMAT, sys.version, tree_digest(Path(__file__).parent),
+                  *(f"{name}={_version(name)}" for name in LIBRARIES))
+
+
+class Unstable(ValueError):
+    """A value with no representation that is the same in every process (an object's address)."""
+
+
+def stable_repr(value: Any, callables: bool = False) -> str:
+    """A representation that is equal for equal plain values in any process.
+
+    Dicts keep their order (a template iterating one renders in that order); sets are
+    sorted. Functions and classes are named by module and qualified name only when
+    ``callables`` is true, for settings, whose source files are digested as well.
+    """
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(stable_repr(item, callables) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{stable_repr(k, callables)}:{stable_repr(v, callables)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(stable_repr(item, callables) for item in value)) + "}"
+    if isinstance(value, (dt.date, dt.time, dt.timedelta, PurePath)):
+        return repr(value)
+    if callables and (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)):
+        return f"<{value.__module__}.{value.__qualname__}>"
+    raise Unstable(type(value).__name__)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large tree of objects.
+
+    Composing and checking a 10,000-clinic registry makes millions of objects and
+    no garbage cycles; the collector would scan them all, again and again, for nothing
+    (about half the time of a cold parse).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# -- the registry --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedRegistry:
+    """Validated registry data, and a digest of each clinic's entry (what that clinic's pages are made of)."""
+
+    data: dict[str, Any]
+    clinic_digests: dict[str, str]
+
+
+class RegistryCache:
+    """Validated registry data as JSON, by the registry file's bytes and this plugin's code."""
+
+    KEEP = 3  # files kept: a few versions to switch between (branches) without parsing again
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory / "registry" if directory else None
+
+    def _path(self, raw: bytes) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{digest(code_digest(), raw)}.json"
+
+    def load(self, raw: bytes) -> CachedRegistry | None:
+        if self.directory is None:
+            return None
+        path = self._path(raw)
+        try:
+            text = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            with paused_gc():
+                stored = json.loads(text)
+            return CachedRegistry(stored["data"], stored["clinic_digests"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("Ignoring a damaged registry cache file, %s", path)
+            return None
+
+    def store(self, raw: bytes, data: dict[str, Any]) -> CachedRegistry:
+        """Remember ``data`` (which must have no problems) for these bytes."""
+        cached = CachedRegistry(data, clinic_digests(data))
+        if self.directory is None:
+            return cached
+        try:
+            _write_atomically(self._path(raw), json.dumps(
+                {"data": cached.data, "clinic_digests": cached.clinic_digests},
+                ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            older = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for stale in older[self.KEEP:]:
+                stale.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("Could not write the registry cache in %s: %s", self.directory, error)
+        return cached
+
+
+def clinic_digests(data: Mapping[str, Any]) -> dict[str, str]:
+    return {slug: entry_hash(clinic) for slug, clinic in data["clinics"].items()}
+
+
+# -- page keys -----------------------------------------------------------------------------------------------
+
+
+class PageKeys:
+    """Keys for pages: a page whose key did not change would be rendered to the same bytes.
+
+    ``base`` digests the inputs every page shares. ``tokens`` gives digests for
+    context variables that are too large to compare (the registry). Any other
+    context value a template reads is compared by its plain representation, and a
+    value that has none (Pelican's articles, say) stands for ``everything``: the
+    digest of all of the build's inputs.
+    """
+
+    def __init__(self, env: jinja2.Environment, context: Mapping[str, Any], base: str,
+                 tokens: Mapping[str, str], everything: str) -> None:
+        self.env = env
+        self.context = context
+        self.base = base
+        self.tokens = dict(tokens)
+        self.everything = everything
+        self._templates: dict[tuple[str, frozenset[str]], str] = {}
+        self._variables: dict[str, frozenset[str] | None] = {}
+
+    def key(self, template: str, save_as: str, url: str, inputs: str, names: Iterable[str]) -> str:
+        """The key of the page ``save_as`` rendered from ``template`` with keyword arguments ``names``
+        that are made from ``inputs`` (and the shared inputs) alone."""
+        return digest(self.base, template, self._context_token(template, frozenset(names)), save_as, url, inputs)
+
+    def _context_token(self, template: str, given: frozenset[str]) -> str:
+        memo = (template, given)
+        if memo not in self._templates:
+            variables = self.variables(template)
+            if variables is None:
+                self._templates[memo] = self.everything
+            else:
+                names = sorted(variables - given - WRITER_VARIABLES)
+                self._templates[memo] = digest(*(part for name in names for part in (name, self._value_token(name))))
+        return self._templates[memo]
+
+    def _value_token(self, name: str) -> str:
+        if name in self.tokens:
+            return self.tokens[name]
+        if name in self.context:
+            value = self.context[name]
+        elif name in self.env.globals:
+            value = self.env.globals[name]
+        else:
+            return "<undefined>"
+        try:
+            token = digest(stable_repr(value))
+        except Unstable:
+            token = self.everything
+        self.tokens[name] = token
+        return token
+
+    def variables(self, name: str, seen: frozenset[str] = frozenset()) -> frozenset[str] | None:
+        """Context variables ``name`` and the templates it uses read; None when that cannot be known
+        (a template name computed at render time, a filter that reads the context or carries state)."""
+        if name in self._variables:
+            return self._variables[name]
+        source, _filename, _uptodate = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        ast = self.env.parse(source)
+        found: set[str] | None = set(meta.find_undeclared_variables(ast))
+        for node in ast.find_all((nodes.Filter, nodes.Test)):
+            table = self.env.filters if isinstance(node, nodes.Filter) else self.env.tests
+            if not _pure(table.get(node.name)):
+                found = None
+        for reference in meta.find_referenced_templates(ast):
+            if found is None or reference is None:
+                found = None
+                break
+            if reference not in seen:
+                used = self.variables(reference, seen | {name})
+                found = None if used is None else found | used
+        self._variables[name] = None if found is None else frozenset(found)
+        return self._variables[name]
+
+
+TRUSTED_MODULES = ("jinja2.", "markupsafe", "pelican.")
+
+
+def _pure(function: Any) -> bool:
+    """Whether a filter or test depends on nothing but its arguments (and the settings)."""
+    if function is None:
+        return True  # an unknown filter fails the render anyway
+    module = getattr(function, "__module__", "") or getattr(type(function), "__module__", "")
+    if module.startswith(TRUSTED_MODULES):
+        return True
+    if not (inspect.isfunction(function) or inspect.isbuiltin(function)):
+        return False  # a bound method, a partial or a callable object may hold data
+    if getattr(function, "jinja_pass_arg", None) is jinja2.utils._PassArg.context:
+        return False
+    return not function.__closure__ if inspect.isfunction(function) else True
+
+
+# -- rendered pages and the output directory ------------------------------------------------------------------
+
+
+@dataclass
+class Manifest:
+    """What a build left in an output directory.
+
+    ``files`` maps each file's path (relative, POSIX) to ``[key, size, mtime_ns]``;
+    the key is empty for files that were not made under a key (other generators' files).
+    ``groups`` maps a group of files made together (search data, the Pagefind index)
+    to its key. ``dirs`` holds every directory's mtime: only a directory whose mtime
+    changed can hold a file somebody else put there.
+    """
+
+    inputs: str = ""
+    files: dict[str, list[Any]] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    dirs: dict[str, int] = field(default_factory=dict)  # directory -> mtime_ns: where a stray file would show
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest | None:
+        try:
+            stored = json.loads(path.read_bytes())
+            return cls(stored["inputs"], stored["files"], stored["groups"], stored["dirs"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("Ignoring a damaged output manifest, %s", path)
+            return None
+
+    def save(self, path: Path) -> None:
+        _write_atomically(path, json.dumps({"inputs": self.inputs, "files": self.files, "groups": self.groups,
+                                            "dirs": self.dirs}, separators=(",", ":")).encode("utf-8"))
+
+
+def file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def mtime_of(path: Path) -> int | None:
+    state = file_state(path)
+    return None if state is None else state[1]
+
+
+class PageStore:
+    """Rendered pages by key (SQLite), and the manifest of one output directory.
+
+    During a build, ``kept`` collects the files the output already holds under the
+    same key (nothing is written), ``restored`` those that came from the cache and
+    ``rendered`` those that had to be made (both are in the staging directory).
+    """
+
+    def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
+        self.cache_dir = cache_dir
+        self.output = output
+        self.inputs = inputs  # build.BuildInputs
+        self.reuse_output = reuse_output
+        self.manifest_path = cache_dir / "outputs" / f"{digest(str(output))[:16]}.json"
+        self.previous = Manifest.load(self.manifest_path) if output.is_dir() else None
+        self.kept: dict[str, str] = {}
+        self.restored: dict[str, str] = {}
+        self.rendered: dict[str, str] = {}
+        self.groups: dict[str, str] = {}
+        self._db: sqlite3.Connection | None = None
+
+    def key_of(self, name: str) -> str:
+        """The key ``name`` was made under in this build ("" for another generator's file)."""
+        return self.kept.get(name) or self.restored.get(name) or self.rendered.get(name) or ""
+
+    # -- the page cache
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            path = self.cache_dir / "pages.sqlite"
+            try:
+                self._db = self._open(path)
+            except sqlite3.DatabaseError as error:
+                logger.warning("Starting a new page cache: %s was unreadable (%s)", path, error)
+                path.unlink(missing_ok=True)
+                self._db = self._open(path)
+        return self._db
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS pages (key TEXT PRIMARY KEY, body BLOB NOT NULL)")
+        return db
+
+    def cached(self, key: str) -> bytes | None:
+        row = self.db.execute("SELECT body FROM pages WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def save(self, items: Iterable[tuple[str, bytes]]) -> None:
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO pages (key, body) VALUES (?, ?)", items)
+
+    def save_rendered(self, staging: Path) -> None:
+        """Put the pages this build rendered into the cache, and drop pages long unused."""
+        self.save((key, (staging / name).read_bytes()) for name, key in self.rendered.items())
+        self.prune()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def prune(self) -> None:
+        """Drop the cached pages this build did not use, once they outnumber the ones it did.
+
+        Until then the cache keeps earlier versions of pages (another branch, the
+        settings of ``make publish``), so switching back and forth stays cheap.
+        """
+        used = {*self.kept.values(), *self.restored.values(), *self.rendered.values()}
+        (count,) = self.db.execute("SELECT count(*) FROM pages").fetchone()
+        if count <= 3 * len(used) + 1000:
+            return
+        with self._transaction():
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM used")
+            self.db.executemany("INSERT OR IGNORE INTO used VALUES (?)", ((key,) for key in used))
+            self.db.execute("DELETE FROM pages WHERE key NOT IN (SELECT key FROM used)")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- groups of files made together
+
+    def group_files(self, directory: str, key: str) -> list[str] | None:
+        """The files of a group the last build put into the output under ``key``, if it did."""
+        if self.previous is None or self.previous.groups.get(directory) != key:
+            return None
+        prefix = directory + "/"
+        return [name for name, (file_key, _size, _mtime) in self.previous.files.items()
+                if file_key == key and name.startswith(prefix)]
+
+    def keep_group(self, directory: str, key: str, names: Iterable[str]) -> None:
+        for name in names:
+            self.kept[name] = key
+        self.groups[directory] = key
+
+    def record_group(self, directory: str, key: str, names: Iterable[str]) -> None:
+        for name in names:
+            self.rendered[name] = key
+        self.groups[directory] = key
+
+    def cached_group(self, directory: str, key: str) -> dict[str, bytes] | None:
+        listing = self.cached(digest("group", directory, key))
+        if listing is None:
+            return None
+        files = {}
+        for name in json.loads(listing):
+            body = self.cached(digest(key, name))
+            if body is None:
+                return None
+            files[name] = body
+        return files
+
+    def save_group(self, directory: str, key: str, files: Mapping[str, bytes]) -> None:
+        self.save([(digest("group", directory, key), json.dumps(sorted(files)).encode("utf-8")),
+                   *((digest(key, name), content) for name, content in files.items())])
+
+    # -- the output directory
+
+    def output_holds(self, name: str, key: str) -> bool:
+        """Whether the output has file ``name`` as the last build wrote it, under ``key``."""
+        if not self.reuse_output or self.previous is None:
+            return False
+        recorded = self.previous.files.get(name)
+        if recorded is None or recorded[0] != key:
+            return False
+        return file_state(self.output / name) == (recorded[1], recorded[2])
+
+    def unchanged_since_last_build(self) -> bool:
+        """Whether the last build had the same inputs, and left an output nobody has touched since."""
+        previous = self.previous
+        if not self.reuse_output or previous is None or previous.inputs != self.inputs.everything:
+            return False
+        return (all(file_state(self.output / name) == (size, mtime) for name, (_key, size, mtime) in previous.files.items())
+                and all(mtime_of(self.output / name) == mtime for name, mtime in previous.dirs.items()))
+
+    def save_manifest(self, names: Iterable[str], touched: set[str] | None = None) -> None:
+        """Record the output: ``names`` are all its files; only directories in ``touched`` changed
+        (all of them when None)."""
+        previous = self.previous or Manifest()
+        manifest = Manifest(self.inputs.everything, groups=dict(self.groups))
+        for name in names:
+            key = self.key_of(name)
+            if name in self.kept and name in previous.files:
+                manifest.files[name] = [key, *previous.files[name][1:]]
+            else:
+                state = file_state(self.output / name)
+                if state is not None:
+                    manifest.files[name] = [key, *state]
+        directories = {""} | {parent for name in manifest.files for parent in _parents(name)}
+        for directory in sorted(directories):
+            if touched is not None and directory not in touched and directory in previous.dirs:
+                manifest.dirs[directory] = previous.dirs[directory]
+            elif (mtime := mtime_of(self.output / directory)) is not None:
+                manifest.dirs[directory] = mtime
+        manifest.save(self.manifest_path)
+
+
+def _parents(name: str) -> Iterator[str]:
+    """``a/b/c.html`` -> ``a/b``, ``a`` (the root, "", is not included)."""
+    while "/" in name:
+        name = name.rsplit("/", 1)[0]
+        yield name
+
+
+def reusing_writer(store: PageStore) -> type:
+    """A Pelican ``Writer`` class (for the ``get_writer`` signal) that consults ``store``."""
+    from pelican.utils import sanitised_join
+    from pelican.writers import Writer
+
+    class ReusingWriter(Writer):  # type: ignore[misc]
+        """Pelican's writer, plus ``reuse``: skip a page the output or the page cache already has."""
+
+        page_store = store
+
+        def reuse(self, name: str, key: str) -> bool:
+            """True when page ``name`` needs no rendering: the output holds it under ``key``
+            (nothing is written), or the cache does (it is written to the staging directory)."""
+            if name in store.kept or name in store.restored or name in store.rendered:
+                return False  # written twice: let Pelican's writer refuse it as usual
+            if store.output_holds(name, key):
+                store.kept[name] = key
+                return True
+            body = store.cached(key)
+            if body is None:
+                store.rendered[name] = key
+                return False
+            path = Path(sanitised_join(self.output_path, name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            store.restored[name] = key
+            return True
+
+        def write_group(self, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
+            """Files made together (``relative path -> bytes`` under ``directory``), made only when
+            neither the output nor the cache has them under ``key``."""
+            names = store.group_files(directory, key)
+            if names is not None and all(store.output_holds(name, key) for name in names):
+                store.keep_group(directory, key, names)
+                return
+            files = store.cached_group(directory, key)
+            if files is None:
+                files = {f"{directory}/{relative}": content for relative, content in make().items()}
+                store.save_group(directory, key, files)
+            for name, content in files.items():
+                path = Path(sanitised_join(self.output_path, name))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            store.record_group(directory, key, files)
+
+    return ReusingWriter

@@ -1,0 +1,98 @@
+"""``sitemap.xml``: every indexable HTML page of the finished site, and nothing else.
+
+Written on Pelican's ``finalized`` signal from the files actually in the output, so a
+page any generator adds (articles, clinics, the find page) is listed without being
+registered here. Left out: static files (``theme/``, the search index), ``404.html``
+and any page whose ``<meta name="robots">`` says ``noindex`` (the search page).
+
+A sitemap needs absolute URLs, so it is written only when ``SITEURL`` is an absolute
+http(s) URL (``publishconf.py``); development builds with relative URLs have none,
+as their ``robots.txt`` does not point to one. The output is sorted and escaped, so
+the same site always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+logger = logging.getLogger(__name__)
+
+SITEMAP_NAME = "sitemap.xml"
+EXCLUDED_DIRS = frozenset({"theme", "pagefind"})
+EXCLUDED_FILES = frozenset({"404.html"})
+HEAD_LIMIT = 64 * 1024  # the robots meta is in the head, near the top
+
+
+class RobotsMeta(HTMLParser):
+    """Collects ``<meta name="robots">`` directives from a page's head."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.directives: set[str] = set()
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.in_body = True
+        if tag != "meta" or self.in_body:
+            return
+        values = {name.lower(): (value or "") for name, value in attrs}
+        if values.get("name", "").lower() in ("robots", "googlebot"):
+            self.directives.update(part.strip().lower() for part in values.get("content", "").split(","))
+
+
+def is_noindex(path: Path) -> bool:
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        head = handle.read(HEAD_LIMIT)
+    parser = RobotsMeta()
+    parser.feed(head.split("</head>", 1)[0])
+    return "noindex" in parser.directives or "none" in parser.directives
+
+
+def page_urls(output: Path) -> list[str]:
+    """Site-relative URLs of the indexable pages under ``output``, sorted."""
+    urls: list[str] = []
+    for directory, dirs, files in os.walk(output):
+        relative_dir = Path(directory).relative_to(output)
+        if relative_dir == Path("."):
+            dirs[:] = [d for d in dirs if d not in EXCLUDED_DIRS]
+        dirs.sort()
+        for name in sorted(files):
+            if not name.endswith(".html"):
+                continue
+            relative = (relative_dir / name).as_posix()
+            if relative in EXCLUDED_FILES or is_noindex(Path(directory) / name):
+                continue
+            if name == "index.html":
+                relative = relative[: -len("index.html")]
+            urls.append(relative.removeprefix("./"))
+    return sorted(urls)
+
+
+def render_sitemap(site_url: str, urls: list[str]) -> str:
+    base = site_url.rstrip("/")
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    for url in urls:
+        loc = f"{base}/{quote(url, safe='/-._~')}"
+        lines.append(f"  <url><loc>{escape(loc)}</loc></url>")
+    lines.append("</urlset>")
+    return "\n".join(lines) + "\n"
+
+
+def write_sitemap(pelican: Any) -> None:
+    """``finalized`` receiver."""
+    site_url = pelican.settings.get("SITEURL", "")
+    if urlsplit(site_url).scheme not in ("http", "https") or pelican.settings.get("RELATIVE_URLS"):
+        logger.info("No %s: SITEURL is not an absolute URL (development build)", SITEMAP_NAME)
+        return
+    output = Path(pelican.output_path)
+    urls = page_urls(output)
+    (output / SITEMAP_NAME).write_text(render_sitemap(site_url, urls), encoding="utf-8")
+    logger.info("Wrote %s with %d pages", SITEMAP_NAME, len(urls))
