@@ -41,7 +41,7 @@ validate: $(STAMP)
 
 # The only target that uses the network: Nominatim, one request a second. Review and commit the cache.
 geocode: $(STAMP)
-	$(PY) -m clinic_directory.geocode --settings pelicanconf.py --registry $(CLINICS) $(if $(REFRESH),--refresh)
+	$(PY) -m clinic_directory geocode --settings pelicanconf.py --registry $(CLINICS) $(if $(REFRESH),--refresh)
 
 # Browser tests drive Debian's Chromium; install it when it is missing.
 browser:

@@ -19,14 +19,22 @@ from .settings import DEFAULTS, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["geocode"]:  # `make geocode`; it has its own options (geocode --help)
+        from .geocode import main as geocode_main
+
+        return geocode_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m clinic_directory")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("geocode", help="look up locations without geo into the geocode cache (uses the network)")
 
     build = commands.add_parser("build", help="build the site; the output is untouched on failure")
     build.add_argument("--settings", type=Path, default=Path("pelicanconf.py"))
     build.add_argument("--output", type=Path, default=Path("output"))
     build.add_argument("--registry", type=Path, default=None)
     build.add_argument("--content", type=Path, default=None, help="content directory (articles, pages)")
+    build.add_argument("--cache", default=None,
+                       help="cache directory (default: the CLINIC_DIRECTORY_CACHE setting); '' turns caching off")
     build.add_argument("--quiet", action="store_true")
 
     validate = commands.add_parser("validate", help="check a registry; print every problem")
@@ -61,6 +69,8 @@ def run_build(args: argparse.Namespace) -> int:
         overrides["CLINIC_DIRECTORY_REGISTRY"] = str(args.registry)
     if args.content:
         overrides["PATH"] = str(args.content.resolve())
+    if args.cache is not None:
+        overrides["CLINIC_DIRECTORY_CACHE"] = args.cache
     try:
         build_site(args.settings, args.output, overrides)
     except InvalidInput as error:

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,8 +31,9 @@ from urllib.parse import urlsplit
 from pelican import Pelican, signals
 from pelican.settings import read_settings
 
-from .cache import Manifest, PageStore, code_digest, digest, file_state, reusing_writer, stable_repr, tree_digest
-from .settings import PREFIX, read_plugin_settings
+from .cache import (VOLATILE_SETTINGS, Manifest, PageStore, code_digest, digest, mtime_of, reusing_writer,
+                    stable_repr, tree_digest)
+from .settings import PluginSettings, read_plugin_settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +64,10 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
     try:
         settings = read_settings(str(settings_file), override={
             **overrides, "OUTPUT_PATH": str(staging), "DELETE_OUTPUT_DIRECTORY": False})
-        cache_dir = read_plugin_settings(settings).cache
-        if cache_dir is not None:
+        plugin = read_plugin_settings(settings)
+        if plugin.cache is not None:
             # A sitemap is made from the pages in the staging directory: such a build puts them all there.
-            store = PageStore(cache_dir, output, build_inputs(settings_file, settings, output, cache_dir),
+            store = PageStore(plugin.cache, output, build_inputs(settings_file, settings, plugin, output),
                               reuse_output=not writes_sitemap(settings))
             if store.unchanged_since_last_build():
                 logger.info("Nothing to do: no input changed since the last build of %s", output)
@@ -78,9 +80,8 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
             build_search_index(staging)
             sync_tree(staging, output, delete=True)
         else:
-            store.save_rendered(staging)
-            index_site(staging, output, store)
-            publish(staging, output, store)
+            staged = index_site(staging, output, store, staged_files(staging))
+            publish(staging, output, store, staged)
     finally:
         logging.getLogger().removeHandler(counter)
         if store is not None:
@@ -105,20 +106,19 @@ class BuildInputs:
         self.everything = digest(shared, registry, content)
 
 
-def build_inputs(settings_file: Path, settings: dict[str, Any], output: Path, cache_dir: Path) -> BuildInputs:
-    skip = {output.resolve(), cache_dir.resolve()}
-    plugin_files = [settings[f"{PREFIX}{name}"] for name in ("GEOCODE_CACHE",) if f"{PREFIX}{name}" in settings]
+def build_inputs(settings_file: Path, settings: dict[str, Any], plugin: PluginSettings, output: Path) -> BuildInputs:
+    content = Path(settings["PATH"])
     shared = digest(
         code_digest(),
-        stable_repr({k: v for k, v in sorted(settings.items()) if k not in ("OUTPUT_PATH", "PATH")}, callables=True),
+        stable_repr({k: v for k, v in sorted(settings.items()) if k not in VOLATILE_SETTINGS}, callables=True),
         # The settings file and its siblings (publishconf.py imports pelicanconf.py).
         *(tree_digest(path) for path in sorted(settings_file.resolve().parent.glob("*.py"))),
-        tree_digest(Path(settings["THEME"])),
-        *(tree_digest(Path(p)) for p in [*settings.get("PLUGIN_PATHS", []), *settings.get("THEME_TEMPLATES_OVERRIDES", [])]),
-        *(tree_digest(Path(p)) for p in plugin_files),
+        *(tree_digest(Path(path)) for path in [settings["THEME"], *settings.get("THEME_TEMPLATES_OVERRIDES", []),
+                                               *settings.get("PLUGIN_PATHS", [])]),
+        tree_digest(plugin.geocode_cache),
     )
-    registry = tree_digest(Path(settings.get(f"{PREFIX}REGISTRY", "clinics.yaml")))
-    return BuildInputs(shared, registry, tree_digest(Path(settings["PATH"]), skip=skip))
+    skip = [output, *([plugin.cache] if plugin.cache else [])]
+    return BuildInputs(shared, tree_digest(plugin.registry), tree_digest(content, skip=skip))
 
 
 def writes_sitemap(settings: dict[str, Any]) -> bool:
@@ -153,50 +153,64 @@ def staged_files(staging: Path) -> list[str]:
     return sorted(found)
 
 
-def index_site(staging: Path, output: Path, store: PageStore) -> None:
-    """Run Pagefind over the new site, unless no HTML page changed since it last did.
+def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> list[str]:
+    """Run Pagefind over the new site, unless no HTML page changed since it last did; meanwhile,
+    put the pages this build rendered into the cache. Returns the staged files, Pagefind's included.
 
     Pagefind reads a whole site, so the pages the output keeps are linked into the
     staging directory while it runs (a hard link copies nothing; the output is only read).
     """
-    staged = [name for name in staged_files(staging) if name.endswith(".html")]
-    pages = sorted({*staged, *(name for name in store.kept if name.endswith(".html"))})
+    pages = sorted({*(name for name in staged if name.endswith(".html")),
+                    *(name for name in store.kept if name.endswith(".html"))})
     key = digest(code_digest(), *(part for name in pages
                                   for part in (name, store.key_of(name) or digest((staging / name).read_bytes()))))
     names = store.group_files("pagefind", key)
     if names is not None and all(store.output_holds(name, key) for name in names):
         store.keep_group("pagefind", key, names)
-        return
-    linked = []
-    for name in pages:
-        if name in store.kept:
+        store.save_rendered(staging)
+        return staged
+    files = store.cached_group("pagefind", key)
+    if files is None:
+        linked = [name for name in pages if name in store.kept]
+        for name in linked:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             os.link(output / name, staging / name)
-            linked.append(name)
-    build_search_index(staging)
-    for name in linked:
-        (staging / name).unlink()
-    made = [name for name in staged_files(staging) if name.startswith("pagefind/")]
-    store.record_group("pagefind", key, made)
+        with ThreadPoolExecutor(1) as pool:  # Pagefind is another process: use the wait
+            indexing = pool.submit(build_search_index, staging)
+            store.save_rendered(staging)
+            indexing.result()
+        for name in linked:
+            (staging / name).unlink()
+        files = {f"pagefind/{name}": (staging / "pagefind" / name).read_bytes()
+                 for name in staged_files(staging / "pagefind")}
+        store.save_group("pagefind", key, files)
+    else:
+        store.save_rendered(staging)
+        for name, content in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(content)
+    store.record_group("pagefind", key, files)
+    return sorted({*staged, *files})
 
 
-def publish(staging: Path, output: Path, store: PageStore) -> None:
-    """Make ``output`` hold the new site: the staging directory plus the files the output kept."""
+def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) -> None:
+    """Make ``output`` hold the new site: the ``staged`` files plus those the output kept."""
     previous = store.previous
     if not store.kept and (not output.exists() or not any(output.iterdir())):
-        # A first build: move the whole tree into place (staging is private until then: 0700).
+        # Nothing to keep: move the whole tree into place (it was private until now: mode 0700).
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)
         os.replace(staging, output)
-        store.save_manifest(staged_files(output))
+        store.save_manifest(staged)
         return
     if previous is None:
-        # An output we have no manifest of: compare everything, and remove whatever is not the site's.
+        # An output we know nothing about: compare every file, and remove whatever is not the site's.
         sync_tree(staging, output, delete=True)
         store.save_manifest(staged_files(output))
         return
-    wanted = set(store.kept) | set(staged := staged_files(staging))
+    wanted = set(store.kept).union(staged)
+    touched = {""}
     for name in staged:
         src, dst = staging / name, output / name
         if dst.is_file() and not dst.is_symlink() and filecmp.cmp(src, dst, shallow=False):
@@ -207,24 +221,37 @@ def publish(staging: Path, output: Path, store: PageStore) -> None:
         tmp = dst.with_name(f".{dst.name}.tmp")
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+        touched.update(parents(name))
     for name in [*previous.files, *stray_files(output, previous)]:
-        if name not in wanted:
-            (output / name).unlink(missing_ok=True)
+        if name not in wanted and (output / name).is_file():
+            (output / name).unlink()
+            touched.update(parents(name))
             remove_empty_parents(output, name)
-    store.save_manifest(sorted(wanted))
+    store.save_manifest(sorted(wanted), touched)
+
+
+def parents(name: str) -> list[str]:
+    """``a/b/c.html`` -> ``["a/b", "a"]``."""
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
 def stray_files(output: Path, previous: Manifest) -> list[str]:
-    """Files in ``output`` the last build did not write: only directories whose mtime changed can hold any."""
+    """Files in ``output`` the last build did not write there. Only a directory whose mtime
+    changed since can hold one, so only those are listed."""
     found = []
     for directory, mtime in previous.dirs.items():
-        path = output / directory if directory else output
-        if file_state(path) is None or file_state(path)[1] == mtime:
+        path = output / directory
+        if mtime_of(path) in (None, mtime):
             continue
-        for directory_path, _dirs, files in os.walk(path):
-            relative = Path(directory_path).relative_to(output).as_posix()
-            found += [name if relative == "." else f"{relative}/{name}" for name in files]
-    return [name for name in found if name not in previous.files]
+        with os.scandir(path) as entries:
+            for entry in entries:
+                name = f"{directory}/{entry.name}" if directory else entry.name
+                if entry.is_dir(follow_symlinks=False) and name not in previous.dirs:
+                    found += [f"{name}/{inner}" for inner in staged_files(Path(entry.path))]
+                elif not entry.is_dir(follow_symlinks=False) and name not in previous.files:
+                    found.append(name)
+    return found
 
 
 def remove_empty_parents(root: Path, name: str) -> None:

@@ -114,8 +114,8 @@ def stable_repr(value: Any, callables: bool = False) -> str:
     """A representation that is equal for equal plain values in any process.
 
     Dicts keep their order (a template iterating one renders in that order); sets are
-    sorted. Functions and classes are named by module and qualified name only when
-    ``callables`` is true, for settings, whose source files are digested as well.
+    sorted. With ``callables`` (for settings), functions and classes are represented by
+    their name and source code.
     """
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return repr(value)
@@ -129,8 +129,15 @@ def stable_repr(value: Any, callables: bool = False) -> str:
     if isinstance(value, (dt.date, dt.time, dt.timedelta, PurePath)):
         return repr(value)
     if callables and (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)):
-        return f"<{value.__module__}.{value.__qualname__}>"
+        return f"<{value.__module__}.{value.__qualname__} {_source_digest(value)}>"
     raise Unstable(type(value).__name__)
+
+
+def _source_digest(function: Any) -> str:
+    try:
+        return digest(inspect.getsource(function))
+    except (OSError, TypeError):
+        return ""  # a builtin, or a class from C: its library's version is digested
 
 
 @contextlib.contextmanager
@@ -166,27 +173,27 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # -- the registry --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CachedRegistry:
-    """Validated registry data, and a digest of each clinic's entry (what that clinic's pages are made of)."""
-
-    data: dict[str, Any]
-    clinic_digests: dict[str, str]
-
-
 class RegistryCache:
-    """Validated registry data as JSON, by the registry file's bytes and this plugin's code."""
+    """Validated registry data as JSON, by the registry file's bytes and this plugin's code.
 
-    KEEP = 3  # files kept: a few versions to switch between (branches) without parsing again
+    ``load`` returns the data stored for these bytes (None if there is none), ``store``
+    remembers it. Either way ``clinic_digests`` then gives a digest of each clinic's
+    entry: what that clinic's pages are made of (stored with the data, so a warm
+    build does not compute 10,000 of them).
+    """
+
+    KEEP = 3  # registry versions kept: switching branches back and forth parses nothing
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory / "registry" if directory else None
+        self.data: dict[str, Any] | None = None
+        self._digests: dict[str, str] | None = None
 
     def _path(self, raw: bytes) -> Path:
         assert self.directory is not None
         return self.directory / f"{digest(code_digest(), raw)}.json"
 
-    def load(self, raw: bytes) -> CachedRegistry | None:
+    def load(self, raw: bytes) -> dict[str, Any] | None:
         if self.directory is None:
             return None
         path = self._path(raw)
@@ -197,30 +204,32 @@ class RegistryCache:
         try:
             with paused_gc():
                 stored = json.loads(text)
-            return CachedRegistry(stored["data"], stored["clinic_digests"])
+            self.data, self._digests = stored["data"], stored["clinic_digests"]
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignoring a damaged registry cache file, %s", path)
             return None
+        return self.data
 
-    def store(self, raw: bytes, data: dict[str, Any]) -> CachedRegistry:
-        """Remember ``data`` (which must have no problems) for these bytes."""
-        cached = CachedRegistry(data, clinic_digests(data))
+    def store(self, raw: bytes, data: dict[str, Any]) -> None:
+        """Remember ``data``, which must be the problem-free validation of ``raw``."""
+        self.data, self._digests = data, None
         if self.directory is None:
-            return cached
+            return
         try:
-            _write_atomically(self._path(raw), json.dumps(
-                {"data": cached.data, "clinic_digests": cached.clinic_digests},
-                ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-            older = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for stale in older[self.KEEP:]:
+            _write_atomically(self._path(raw), json.dumps({"data": data, "clinic_digests": self.clinic_digests},
+                                                          ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            newest_first = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for stale in newest_first[self.KEEP:]:
                 stale.unlink(missing_ok=True)
         except OSError as error:
             logger.warning("Could not write the registry cache in %s: %s", self.directory, error)
-        return cached
 
-
-def clinic_digests(data: Mapping[str, Any]) -> dict[str, str]:
-    return {slug: entry_hash(clinic) for slug, clinic in data["clinics"].items()}
+    @property
+    def clinic_digests(self) -> dict[str, str]:
+        if self._digests is None:
+            assert self.data is not None, "load or store a registry first"
+            self._digests = {slug: entry_hash(clinic) for slug, clinic in self.data["clinics"].items()}
+        return self._digests
 
 
 # -- page keys -----------------------------------------------------------------------------------------------
@@ -353,15 +362,16 @@ class Manifest:
                                             "dirs": self.dirs}, separators=(",", ":")).encode("utf-8"))
 
 
-def file_state(path: Path) -> tuple[int, int] | None:
+def file_state(path: str | Path) -> tuple[int, int] | None:
+    """(size, mtime_ns), or None for a missing file. (``os.stat`` of a string: 100,000 calls add up.)"""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
 
 
-def mtime_of(path: Path) -> int | None:
+def mtime_of(path: str | Path) -> int | None:
     state = file_state(path)
     return None if state is None else state[1]
 
@@ -377,6 +387,7 @@ class PageStore:
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
         self.output = output
+        self._prefix = f"{output}{os.sep}"
         self.inputs = inputs  # build.BuildInputs
         self.reuse_output = reuse_output
         self.manifest_path = cache_dir / "outputs" / f"{digest(str(output))[:16]}.json"
@@ -384,12 +395,14 @@ class PageStore:
         self.kept: dict[str, str] = {}
         self.restored: dict[str, str] = {}
         self.rendered: dict[str, str] = {}
+        self.grouped: dict[str, str] = {}  # files of groups of files made (or restored) together
         self.groups: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
 
     def key_of(self, name: str) -> str:
         """The key ``name`` was made under in this build ("" for another generator's file)."""
-        return self.kept.get(name) or self.restored.get(name) or self.rendered.get(name) or ""
+        return (self.kept.get(name) or self.restored.get(name) or self.rendered.get(name)
+                or self.grouped.get(name) or "")
 
     # -- the page cache
 
@@ -443,7 +456,9 @@ class PageStore:
         Until then the cache keeps earlier versions of pages (another branch, the
         settings of ``make publish``), so switching back and forth stays cheap.
         """
-        used = {*self.kept.values(), *self.restored.values(), *self.rendered.values()}
+        used = {*self.kept.values(), *self.restored.values(), *self.rendered.values(),
+                *(digest(key, name) for name, key in self.grouped.items()),
+                *(digest("group", group, key) for group, key in self.groups.items())}
         (count,) = self.db.execute("SELECT count(*) FROM pages").fetchone()
         if count <= 3 * len(used) + 1000:
             return
@@ -460,26 +475,24 @@ class PageStore:
 
     # -- groups of files made together
 
-    def group_files(self, directory: str, key: str) -> list[str] | None:
+    def group_files(self, group: str, key: str) -> list[str] | None:
         """The files of a group the last build put into the output under ``key``, if it did."""
-        if self.previous is None or self.previous.groups.get(directory) != key:
+        if self.previous is None or self.previous.groups.get(group) != key:
             return None
-        prefix = directory + "/"
-        return [name for name, (file_key, _size, _mtime) in self.previous.files.items()
-                if file_key == key and name.startswith(prefix)]
+        return [name for name, (file_key, _size, _mtime) in self.previous.files.items() if file_key == key]
 
-    def keep_group(self, directory: str, key: str, names: Iterable[str]) -> None:
+    def keep_group(self, group: str, key: str, names: Iterable[str]) -> None:
         for name in names:
             self.kept[name] = key
-        self.groups[directory] = key
+        self.groups[group] = key
 
-    def record_group(self, directory: str, key: str, names: Iterable[str]) -> None:
+    def record_group(self, group: str, key: str, names: Iterable[str]) -> None:
         for name in names:
-            self.rendered[name] = key
-        self.groups[directory] = key
+            self.grouped[name] = key
+        self.groups[group] = key
 
-    def cached_group(self, directory: str, key: str) -> dict[str, bytes] | None:
-        listing = self.cached(digest("group", directory, key))
+    def cached_group(self, group: str, key: str) -> dict[str, bytes] | None:
+        listing = self.cached(digest("group", group, key))
         if listing is None:
             return None
         files = {}
@@ -490,8 +503,8 @@ class PageStore:
             files[name] = body
         return files
 
-    def save_group(self, directory: str, key: str, files: Mapping[str, bytes]) -> None:
-        self.save([(digest("group", directory, key), json.dumps(sorted(files)).encode("utf-8")),
+    def save_group(self, group: str, key: str, files: Mapping[str, bytes]) -> None:
+        self.save([(digest("group", group, key), json.dumps(sorted(files)).encode("utf-8")),
                    *((digest(key, name), content) for name, content in files.items())])
 
     # -- the output directory
@@ -503,15 +516,16 @@ class PageStore:
         recorded = self.previous.files.get(name)
         if recorded is None or recorded[0] != key:
             return False
-        return file_state(self.output / name) == (recorded[1], recorded[2])
+        return file_state(self._prefix + name) == (recorded[1], recorded[2])
 
     def unchanged_since_last_build(self) -> bool:
         """Whether the last build had the same inputs, and left an output nobody has touched since."""
         previous = self.previous
         if not self.reuse_output or previous is None or previous.inputs != self.inputs.everything:
             return False
-        return (all(file_state(self.output / name) == (size, mtime) for name, (_key, size, mtime) in previous.files.items())
-                and all(mtime_of(self.output / name) == mtime for name, mtime in previous.dirs.items()))
+        prefix = self._prefix
+        return (all(file_state(prefix + name) == (size, mtime) for name, (_key, size, mtime) in previous.files.items())
+                and all(mtime_of(prefix + name) == mtime for name, mtime in previous.dirs.items()))
 
     def save_manifest(self, names: Iterable[str], touched: set[str] | None = None) -> None:
         """Record the output: ``names`` are all its files; only directories in ``touched`` changed
@@ -523,7 +537,7 @@ class PageStore:
             if name in self.kept and name in previous.files:
                 manifest.files[name] = [key, *previous.files[name][1:]]
             else:
-                state = file_state(self.output / name)
+                state = file_state(self._prefix + name)
                 if state is not None:
                     manifest.files[name] = [key, *state]
         directories = {""} | {parent for name in manifest.files for parent in _parents(name)}
@@ -570,21 +584,21 @@ def reusing_writer(store: PageStore) -> type:
             store.restored[name] = key
             return True
 
-        def write_group(self, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
-            """Files made together (``relative path -> bytes`` under ``directory``), made only when
-            neither the output nor the cache has them under ``key``."""
-            names = store.group_files(directory, key)
+        def write_group(self, group: str, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
+            """Files made together (``make()`` returns relative path -> bytes, under ``directory``),
+            made only when neither the output nor the cache has them under ``key``."""
+            names = store.group_files(group, key)
             if names is not None and all(store.output_holds(name, key) for name in names):
-                store.keep_group(directory, key, names)
+                store.keep_group(group, key, names)
                 return
-            files = store.cached_group(directory, key)
+            files = store.cached_group(group, key)
             if files is None:
                 files = {f"{directory}/{relative}": content for relative, content in make().items()}
-                store.save_group(directory, key, files)
+                store.save_group(group, key, files)
             for name, content in files.items():
                 path = Path(sanitised_join(self.output_path, name))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
-            store.record_group(directory, key, files)
+            store.record_group(group, key, files)
 
     return ReusingWriter

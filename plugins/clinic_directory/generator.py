@@ -6,17 +6,21 @@ Pages go through Pelican's writer and the theme's templates, so ``SITEURL``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pelican.generators import Generator
 from pelican.utils import sanitised_join
 
-from . import articles, jsonld, search_index
+from . import articles, geo, jsonld, search_index
+from .cache import PageKeys, RegistryCache, digest, stable_repr
 from .geocode import load_geocoded_registry
 from .model import Registry
+from .progress import Progress
 from .settings import read_plugin_settings
 from .urls import safe_href
 
@@ -30,6 +34,10 @@ def add_template_helpers(generator: Any) -> None:
         env.filters["safe_href"] = safe_href
 
 
+class Deferred(functools.partial):  # type: ignore[type-arg]
+    """A page argument computed only if the page has to be rendered (not when it is reused)."""
+
+
 class ClinicDirectoryGenerator(Generator):
     """Reads the registry and writes the clinic, physician, treatment, condition and index pages."""
 
@@ -39,7 +47,8 @@ class ClinicDirectoryGenerator(Generator):
         plugin = read_plugin_settings(self.settings)
         self.plugin = plugin
         # Coordinates from the registry's geo, else from the committed geocode cache: never the network.
-        self.registry = load_geocoded_registry(plugin, label=str(plugin.registry))
+        self.registry_cache = RegistryCache(plugin.cache)
+        self.registry = load_geocoded_registry(plugin, label=str(plugin.registry), registry_cache=self.registry_cache)
         logger.info("Registry %s: %d clinics, %d locations, %d physicians", plugin.registry,
                     len(self.registry.clinics), sum(len(c.locations) for c in self.registry.clinics.values()),
                     len(self.registry.physicians))
@@ -53,23 +62,68 @@ class ClinicDirectoryGenerator(Generator):
         self.context["article_meta"] = self.article_index.meta
         self.context["article_jsonld"] = self.article_index.jsonld
 
-    def _write(self, writer: Any, save_as: str, template: str, url: str, **page: Any) -> None:
+    def _write(self, writer: Any, save_as: str, template: str, url: str, inputs: str | None = None,
+               **page: Any) -> None:
+        """Render ``template`` into ``save_as``, unless the writer can reuse that page.
+
+        ``inputs`` is a digest of what the keyword arguments are made from, besides the
+        inputs all pages share (settings, theme, code, services and conditions): a
+        clinic's pages give that clinic's digest. The default, None, stands for all of
+        the build's inputs, which is always right. ``Deferred`` arguments are computed
+        only for a page that is rendered.
+        """
+        self.progress.step()
+        if self.page_keys is not None:
+            key = self.page_keys.key(template, save_as, url, inputs or self.page_keys.everything, page)
+            if writer.reuse(save_as, key):
+                return
+        page = {name: value() if isinstance(value, Deferred) else value for name, value in page.items()}
         writer.write_file(save_as, self.env.get_template(template), self.context,
                           relative_urls=self.settings["RELATIVE_URLS"], url=url, page_url=url, **page)
+
+    def _write_files(self, writer: Any, group: str, directory: str, inputs: str | None,
+                     make: Callable[[], Mapping[str, bytes]]) -> None:
+        """Write the files ``make`` returns (relative path -> bytes) under ``directory``; with
+        a writer that can reuse them, only when it has none made from the same ``inputs``."""
+        if self.page_keys is not None:
+            writer.write_group(group, directory, digest(self.page_keys.base, group, directory,
+                                                        inputs or self.page_keys.everything), make)
+            return
+        for relative, content in make().items():
+            path = Path(sanitised_join(self.output_path, directory, relative))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+
+    def _keys_for(self, writer: Any) -> PageKeys | None:
+        """Page keys, when the writer can reuse pages (``build.py``'s can; plain ``pelican``'s cannot)."""
+        store = getattr(writer, "page_store", None)
+        if store is None:
+            return None
+        data = self.registry_cache.data
+        assert data is not None
+        shared = digest(store.inputs.shared, stable_repr(data["services"]), stable_repr(data["conditions"]))
+        return PageKeys(self.env, self.context, shared, {"registry": store.inputs.registry}, store.inputs.everything)
 
     def generate_output(self, writer: Any) -> None:
         registry = self.registry
         site_url = self.settings.get("SITEURL", "")
+        self.page_keys = self._keys_for(writer)
+        digests = self.registry_cache.clinic_digests if self.page_keys is not None else {}
+        self.progress = Progress("Pages", sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
+                                 + len(registry.services) + len(registry.conditions) + 10)
         for clinic in registry.clinics_sorted():
-            self._write(writer, clinic.save_as, "clinic.html", clinic.url,
-                        clinic=clinic, jsonld=jsonld.clinic_graph(clinic, site_url))
+            # A clinic's pages are made from that clinic's entry alone (and the shared inputs).
+            inputs = digests.get(clinic.slug)
+            self._write(writer, clinic.save_as, "clinic.html", clinic.url, inputs,
+                        clinic=clinic, jsonld=Deferred(jsonld.clinic_graph, clinic, site_url))
             for location in clinic.locations:
-                self._write(writer, location.save_as, "location.html", location.page_url,
-                            clinic=clinic, location=location, jsonld=jsonld.location_graph(clinic, location, site_url))
+                self._write(writer, location.save_as, "location.html", location.page_url, inputs,
+                            clinic=clinic, location=location,
+                            jsonld=Deferred(jsonld.location_graph, clinic, location, site_url))
             for physician in clinic.physicians:
-                self._write(writer, physician.save_as, "physician.html", physician.url,
+                self._write(writer, physician.save_as, "physician.html", physician.url, inputs,
                             physician=physician, clinic=clinic,
-                            jsonld=jsonld.physician_graph(physician, registry, site_url))
+                            jsonld=Deferred(jsonld.physician_graph, physician, registry, site_url))
         for entry in [*registry.services.values(), *registry.conditions.values()]:
             self._write(writer, entry.save_as, "entry.html", entry.url, entry=entry, clinics=registry.offering(entry),
                         related_articles=self.article_index.for_entry(entry))
@@ -87,6 +141,7 @@ class ClinicDirectoryGenerator(Generator):
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers")
         self._write_find(writer)
+        self.progress.done()
 
     def _write_find(self, writer: Any) -> None:
         """The search page, and beside it the data it searches: lookup shards and the location index."""
@@ -96,9 +151,6 @@ class ClinicDirectoryGenerator(Generator):
         data_dir = posixpath.join(posixpath.dirname(save_as), "data")
         self._write(writer, save_as, "find.html", url, groups=self.registry.by_state(),
                     search_data_url=f"{data_dir}/", **search_index.page_context(self.registry))
-        files = search_index.data_files(self.registry, zipcodes.list_all())
-        for relative, content in files.items():
-            path = Path(sanitised_join(self.output_path, data_dir, relative))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        logger.info("Search data: %d files, %d bytes in %s/", len(files), sum(map(len, files.values())), data_dir)
+        # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
+        self._write_files(writer, "lookup", data_dir, "zip table", lambda: geo.lookup_files(zipcodes.list_all()))
+        self._write_files(writer, "locations", data_dir, None, lambda: search_index.build_search_index(self.registry))

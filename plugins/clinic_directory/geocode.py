@@ -4,7 +4,7 @@ The build is offline: it reads ``geocode-cache.json`` (setting ``CLINIC_DIRECTOR
 and stops with a located problem for any location that has neither ``geo`` nor a cache
 entry for its current address. It never asks the network.
 
-Only ``make geocode`` (``python -m clinic_directory.geocode``) does: it looks up the
+Only ``make geocode`` (``python -m clinic_directory geocode``) does: it looks up the
 locations that need it with geopy's Nominatim geocoder, at most one request a second
 (``RateLimiter(min_delay_seconds=1)``, as Nominatim's usage policy asks), identified by
 the user agent in ``CLINIC_DIRECTORY_GEOCODER_USER_AGENT``, and rewrites the cache
@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .cache import RegistryCache, paused_gc
 from .model import Address, Geo, Registry, build_registry
 from .problems import InvalidInput, Problem
 from .settings import PluginSettings
@@ -126,9 +127,12 @@ def pending_locations(data: Mapping[str, Any]) -> list[Pending]:
     return pending
 
 
-def resolve_geo(data: Mapping[str, Any], cache: Mapping[str, CacheEntry], root: yaml.Node,
+def resolve_geo(data: Mapping[str, Any], cache: Mapping[str, CacheEntry], root: yaml.Node | None,
                 registry_label: str, cache_label: str) -> tuple[dict[str, Geo], list[Problem]]:
-    """Cached coordinates for the locations without ``geo``, and a located problem for each one missing."""
+    """Cached coordinates for the locations without ``geo``, and a located problem for each one missing.
+
+    ``root`` (for the problems' lines) may be None only when ``all_placed`` is true.
+    """
     geocoded: dict[str, Geo] = {}
     problems: list[Problem] = []
     for item in pending_locations(data):
@@ -173,21 +177,44 @@ def read_registry(plugin: PluginSettings, label: str) -> tuple[yaml.Node | None,
     return source.root, data, [*source.problems, *problems]
 
 
-def load_geocoded_registry(plugin: PluginSettings, label: str | None = None) -> Registry:
+def load_geocoded_registry(plugin: PluginSettings, label: str | None = None,
+                           registry_cache: RegistryCache | None = None) -> Registry:
     """Read, validate and place the registry; raises ``InvalidInput`` with every problem found.
 
     What ``registry.load_registry`` does, plus coordinates from the cache for the
     locations without ``geo`` (which needs the YAML nodes to say where such a location is).
+    With a ``registry_cache``, a registry whose bytes were validated before is not parsed
+    again, unless a location cannot be placed: that problem needs the nodes for its line.
     """
     label = label or str(plugin.registry)
-    root, data, problems = read_registry(plugin, label)
-    if problems or data is None or root is None:
-        raise InvalidInput(problems)
     cache, cache_problems = read_cache(plugin.geocode_cache)
-    geocoded, geo_problems = resolve_geo(data, cache, root, label, str(plugin.geocode_cache))
-    if cache_problems or geo_problems:
-        raise InvalidInput([*cache_problems, *geo_problems])
-    return build_registry(data, plugin.urls, geocoded)
+    with paused_gc():
+        root, data = None, _cached_registry(plugin, registry_cache)
+        if data is None or not all_placed(data, cache):
+            root, data, problems = read_registry(plugin, label)
+            if problems or data is None or root is None:
+                raise InvalidInput(problems)
+            if registry_cache is not None:
+                registry_cache.store(plugin.registry.read_bytes(), data)
+        geocoded, geo_problems = resolve_geo(data, cache, root, label, str(plugin.geocode_cache))
+        if cache_problems or geo_problems:
+            raise InvalidInput([*cache_problems, *geo_problems])
+        return build_registry(data, plugin.urls, geocoded)
+
+
+def _cached_registry(plugin: PluginSettings, registry_cache: RegistryCache | None) -> dict[str, Any] | None:
+    try:
+        if registry_cache is None or plugin.registry.stat().st_size > plugin.max_registry_bytes:
+            return None
+        return registry_cache.load(plugin.registry.read_bytes())
+    except OSError:
+        return None  # read_registry says what is wrong with the file
+
+
+def all_placed(data: Mapping[str, Any], cache: Mapping[str, CacheEntry]) -> bool:
+    """Whether every location without ``geo`` has cached coordinates for its current address."""
+    return all((entry := cache.get(item.key)) is not None and entry.address == item.address
+               for item in pending_locations(data))
 
 
 # -- looking up (make geocode) -----------------------------------------------------------------------------
@@ -280,7 +307,7 @@ def main(argv: list[str] | None = None, geocoder: Geocoder | None = None) -> int
 
     from .settings import SettingsError, read_plugin_settings
 
-    parser = argparse.ArgumentParser(prog="python -m clinic_directory.geocode",
+    parser = argparse.ArgumentParser(prog="python -m clinic_directory geocode",
                                      description="look up the locations without geo and update the geocode cache")
     parser.add_argument("--settings", type=Path, default=Path("pelicanconf.py"))
     parser.add_argument("--registry", type=Path, default=None)
@@ -332,6 +359,3 @@ def main(argv: list[str] | None = None, geocoder: Geocoder | None = None) -> int
         print(InvalidInput(failures).report(), file=sys.stderr)
     return 1 if failures else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cache import paused_gc
 from .model import Geo, Registry, build_registry
 from .problems import InvalidInput, Problem
 from .source import read_yaml
@@ -14,10 +15,11 @@ from .validate import validate_registry
 def check_registry(path: Path, max_bytes: int, label: str | None = None) -> tuple[dict | None, list[Problem]]:
     """Plain validated data and every problem found (the data is None when unusable)."""
     label = label or str(path)
-    source = read_yaml(path, label, max_bytes, what="registry (a mapping with schema, services, conditions, clinics)")
-    if source.root is None:
-        return None, list(source.problems)
-    data, problems = validate_registry(label, source.root)
+    with paused_gc():
+        source = read_yaml(path, label, max_bytes, what="registry (a mapping with schema, services, conditions, clinics)")
+        if source.root is None:
+            return None, list(source.problems)
+        data, problems = validate_registry(label, source.root)
     return data, [*source.problems, *problems]
 
 

@@ -35,7 +35,7 @@ from .model import Clinic, Location, Registry
 from .schema import US_STATES
 
 INDEX_VERSION = 1
-CELL_CAPACITY = 128
+CELL_CAPACITY = 64
 MAX_LEVEL = 6  # cells of 1/64 degree, about a mile: below that, locations share a building
 DEFAULT_RADIUS_MI = 50
 RADIUS_CHOICES_MI = (10, 25, 50, 100, 250, 500)

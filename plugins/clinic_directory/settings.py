@@ -23,6 +23,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "STALE_AFTER_DAYS": (365, "a clinic whose last_verified is older shows a 'may be out of date' note"),
     "GEOCODE_CACHE": ("geocode-cache.json", "committed cache of geocoded addresses (see `make geocode`)"),
     "GEOCODER_USER_AGENT": ("", "user agent `make geocode` sends to Nominatim: name the site and a contact"),
+    "CACHE": ("cache", "directory for build caches (parsed registry, rendered pages); empty turns caching off"),
     "URLS": ({
         "clinic": ("clinics/{slug}/", "clinics/{slug}/index.html"),
         "location": ("clinics/{clinic}/locations/{slug}/", "clinics/{clinic}/locations/{slug}/index.html"),
@@ -45,6 +46,7 @@ class PluginSettings:
     geocode_cache: Path
     urls: UrlPatterns
     geocoder_user_agent: str = ""
+    cache: Path | None = None  # None: no caching
 
 
 class SettingsError(Exception):
@@ -75,5 +77,6 @@ def read_plugin_settings(settings: Mapping[str, Any]) -> PluginSettings:
         stale_after_days=values["STALE_AFTER_DAYS"],
         geocode_cache=Path(values["GEOCODE_CACHE"]),
         geocoder_user_agent=values["GEOCODER_USER_AGENT"],
+        cache=Path(values["CACHE"]) if values["CACHE"] else None,
         urls=UrlPatterns({kind: tuple(pair) for kind, pair in values["URLS"].items()}),
     )

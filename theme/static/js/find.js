@@ -97,15 +97,17 @@
   // -- data, fetched once per page and counted per search -------------------------------------------------
 
   var fetched = new Map();
+  // What was downloaded since the last search finished: that search's cost (prefetches included).
+  var transfer = { bytes: 0, files: 0 };
 
-  function getJSON(path, stats) {
+  function getJSON(path) {
     if (!fetched.has(path)) {
       var promise = fetch(new URL(path, dataBase), { credentials: "same-origin" }).then(function (response) {
         if (response.status === 404) return null;
         if (!response.ok) throw new Error("HTTP " + response.status + " for " + path);
         return response.text().then(function (text) {
-          stats.bytes += new TextEncoder().encode(text).length;
-          stats.files += 1;
+          transfer.bytes += new TextEncoder().encode(text).length;
+          transfer.files += 1;
           return JSON.parse(text);
         });
       });
@@ -157,8 +159,8 @@
     return { unknown: true, message: message, suggestions: suggestions || [] };
   }
 
-  function resolveZip(parsed, stats) {
-    return getJSON("zip/" + parsed.zip.slice(0, 3) + ".json", stats).then(function (shard) {
+  function resolveZip(parsed) {
+    return getJSON("zip/" + parsed.zip.slice(0, 3) + ".json").then(function (shard) {
       var entry = shard && Object.prototype.hasOwnProperty.call(shard, parsed.zip) ? shard[parsed.zip] : null;
       if (entry) return { lat: entry[0], lon: entry[1], label: entry[2] + ", " + entry[3] + " " + parsed.zip };
       var close = Object.keys(shard || {}).sort(function (a, b) {
@@ -170,16 +172,16 @@
     });
   }
 
-  function resolveCity(parsed, stats) {
+  function resolveCity(parsed) {
     var key = normalizeCity(parsed.city);
-    return getJSON("city/" + cityShardKey(key) + ".json", stats).then(function (shard) {
+    return getJSON("city/" + cityShardKey(key) + ".json").then(function (shard) {
       var places = shard && Object.prototype.hasOwnProperty.call(shard, key) ? shard[key] : [];
       var asPoint = function (place) { return { lat: place[2], lon: place[3], label: place[0] + ", " + place[1] }; };
       var names = places.map(function (place) { return place[0] + ", " + place[1]; });
       if (parsed.state) {
         var match = places.filter(function (place) { return place[1] === parsed.state; })[0];
         if (match) return asPoint(match);
-        return getJSON("city-names/" + parsed.state + ".json", stats).then(function (list) {
+        return getJSON("city-names/" + parsed.state + ".json").then(function (list) {
           var suggestions = spellingSuggestions(key, list || []).map(function (name) { return name + ", " + parsed.state; });
           suggestions = suggestions.concat(names).slice(0, 5);
           return unknownPlace("Unknown city “" + parsed.city + ", " + parsed.state + "”: it is not in the US ZIP code " +
@@ -229,16 +231,17 @@
     return Math.max(0, bound - 1e-6);
   }
 
-  function loadCells(boxes, query, point, stats, matches) {
+  function loadCells(boxes, query, point, matches, onCell) {
     return Promise.all(boxes.map(function (box) {
-      return getJSON("cells/" + box.key + ".json", stats).then(function (cell) {
-        if (!cell) return;
-        cell.locations.forEach(function (row) {
+      return getJSON("cells/" + box.key + ".json").then(function (cell) {
+        box.loaded = true;
+        (cell ? cell.locations : []).forEach(function (row) {
           var clinic = cell.clinics[row[0]];
           if (query.serviceIndex >= 0 && clinic[3].indexOf(query.serviceIndex) < 0) return;
           if (query.conditionIndex >= 0 && clinic[4].indexOf(query.conditionIndex) < 0) return;
           matches.push({ distance: distanceMi(point.lat, point.lon, row[2], row[3]), clinic: clinic, row: row });
         });
+        if (onCell) onCell();
       });
     }));
   }
@@ -249,11 +252,18 @@
   }
 
   /* Matching locations within the radius; when there are none, the nearest few anywhere. */
-  function findLocations(query, point, stats) {
-    var filters = [];
-    if (query.treatment) filters.push(getJSON("filter/treatment/" + query.treatment + ".json", stats));
-    if (query.condition) filters.push(getJSON("filter/condition/" + query.condition + ".json", stats));
-    return Promise.all([getJSON("index.json", stats)].concat(filters)).then(function (loaded) {
+  /* The index and filter lists a query needs: fetched while the place is still being looked up. */
+  function indexFiles(query) {
+    var files = [getJSON("index.json")];
+    if (query.treatment) files.push(getJSON("filter/treatment/" + query.treatment + ".json"));
+    if (query.condition) files.push(getJSON("filter/condition/" + query.condition + ".json"));
+    return Promise.all(files);
+  }
+
+  /* ``onSettled(list, index)`` is called as cells arrive with the matches already known to open
+     the final list: those nearer than any cell still loading. It only ever grows at the end. */
+  function findLocations(query, point, onSettled) {
+    return indexFiles(query).then(function (loaded) {
       var index = loaded[0];
       if (!index) throw new Error("index.json is missing");
       query.serviceIndex = query.treatment ? index.services.indexOf(query.treatment) : -1;
@@ -270,7 +280,14 @@
       }).sort(function (a, b) { return a.bound - b.bound || (a.key < b.key ? -1 : 1); });
       var matches = [];
       var near = boxes.filter(function (box) { return box.bound <= query.radius; });
-      return loadCells(near, query, point, stats, matches).then(function () {
+      var settle = function () {
+        var frontier = Infinity; // no match still to come can be nearer than this
+        near.forEach(function (box) { if (!box.loaded && box.bound < frontier) frontier = box.bound; });
+        onSettled(matches.filter(function (m) {
+          return m.distance <= query.radius && m.distance < frontier;
+        }).sort(byDistance), index);
+      };
+      return loadCells(near, query, point, matches, settle).then(function () {
         var within = matches.filter(function (m) { return m.distance <= query.radius; }).sort(byDistance);
         if (within.length || !boxes.length) return { index: index, within: within, nearest: [] };
         var next = near.length;
@@ -283,7 +300,7 @@
           }
           var batch = boxes.slice(next, next + BATCH);
           next += batch.length;
-          return loadCells(batch, query, point, stats, matches).then(widen);
+          return loadCells(batch, query, point, matches).then(widen);
         };
         return widen();
       });
@@ -327,6 +344,12 @@
       .concat([el("address", {}, [row[5]]), facts, el("p", { class: "result-map" }, [map])]));
   }
 
+  function appendResults(matches, index) {
+    var fragment = document.createDocumentFragment();
+    matches.forEach(function (match) { fragment.appendChild(resultItem(match, index)); });
+    results.appendChild(fragment);
+  }
+
   function filterText(query) {
     var parts = [];
     if (query.treatment) parts.push("treatment: " + config.services[query.treatment][0]);
@@ -337,6 +360,7 @@
   // -- one search, start to finish -------------------------------------------------------------------------
 
   var searchCount = 0;
+  var searchStarted = 0;
 
   function setStatus(text) { statusBox.textContent = text; }
 
@@ -359,6 +383,7 @@
 
   function begin(text) {
     var id = ++searchCount;
+    searchStarted = performance.now();
     results.setAttribute("aria-busy", "true");
     results.textContent = "";
     setSuggestions({}, []);
@@ -368,13 +393,17 @@
 
   function finish(id, text, query, suggestions) {
     if (id !== searchCount) return;
+    // For the benchmark: time to the final answer, and what was downloaded for it.
+    results.setAttribute("data-search-ms", (performance.now() - searchStarted).toFixed(1));
+    results.setAttribute("data-search-bytes", String(transfer.bytes));
+    results.setAttribute("data-search-files", String(transfer.files));
+    transfer = { bytes: 0, files: 0 };
     setStatus(text);
     setSuggestions(query || {}, suggestions || []);
     results.setAttribute("aria-busy", "false");
   }
 
   function search(query) {
-    var stats = { bytes: 0, files: 0, start: performance.now() };
     var id = begin(query.point ? "Searching near your location…" : "Searching…");
     var unknown = [["treatment", config.services], ["condition", config.conditions]].filter(function (pair) {
       return query[pair[0]] && !Object.prototype.hasOwnProperty.call(pair[1], query[pair[0]]);
@@ -398,20 +427,25 @@
           " Type a 5-digit ZIP code (for example 60201) or a city and state (for example “Evanston, IL”).", query);
         return Promise.resolve();
       }
-      where = parsed.kind === "zip" ? resolveZip(parsed, stats) : resolveCity(parsed, stats);
+      where = parsed.kind === "zip" ? resolveZip(parsed) : resolveCity(parsed);
     }
+    indexFiles(query).catch(function () { /* reported by findLocations */ });
     return where.then(function (point) {
       if (id !== searchCount) return null;
       if (point.unknown) {
         finish(id, point.message, query, point.suggestions);
         return null;
       }
-      return findLocations(query, point, stats).then(function (found) {
+      var shownCount = 0;
+      var show = function (list, index) {
+        if (id !== searchCount || list.length <= shownCount) return;
+        appendResults(list.slice(shownCount), index);
+        if (!shownCount) results.setAttribute("data-first-results-ms", (performance.now() - searchStarted).toFixed(1));
+        shownCount = list.length;
+      };
+      return findLocations(query, point, show).then(function (found) {
         if (id !== searchCount) return;
-        var shown = found.within.length ? found.within : found.nearest;
-        var fragment = document.createDocumentFragment();
-        shown.forEach(function (match) { fragment.appendChild(resultItem(match, found.index)); });
-        results.appendChild(fragment);
+        show(found.within.length ? found.within : found.nearest, found.index);
         var around = query.radius + " miles of " + point.label;
         var text;
         if (found.within.length) {
@@ -425,10 +459,6 @@
           text = "No clinic in the directory matches" + (filterText(query) || " this search") +
             ". Try another treatment or condition, or leave them empty.";
         }
-        // For the benchmark: time to the final list, and what this search downloaded.
-        results.setAttribute("data-search-ms", (performance.now() - stats.start).toFixed(1));
-        results.setAttribute("data-search-bytes", String(stats.bytes));
-        results.setAttribute("data-search-files", String(stats.files));
         finish(id, text, query);
       });
     }).catch(function () {
@@ -622,6 +652,9 @@
     pushQuery(read.query, null);
     search(read.query);
   }
+
+  // Someone about to search needs the index whatever they type: start loading it.
+  form.addEventListener("focusin", function () { getJSON("index.json").catch(function () {}); }, { once: true });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();

@@ -1,0 +1,243 @@
+"""Incremental builds: whatever the caches skip, the output is byte for byte a clean build's.
+
+A site is built once, then edited step by step (a clinic, an article, a template, a
+setting); after each step an incremental build (same output, warm cache) is compared
+with a clean build (new output, no cache). Then each input the caches depend on is
+changed on its own and must invalidate them. Nothing here is timed: ``make bench`` is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, build
+
+from clinic_directory import build as build_module
+from clinic_directory import cache
+from pelican.settings import read_settings
+
+from clinic_directory.build import BuildInputs, build_inputs
+from clinic_directory.model import entry_hash
+from clinic_directory.settings import read_plugin_settings
+
+
+def tree(path: Path) -> dict[str, str]:
+    """Every file under ``path``: relative name -> SHA-256 of its bytes."""
+    return {p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def mtimes(path: Path) -> dict[str, int]:
+    return {p.relative_to(path).as_posix(): p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
+
+
+class Project:
+    """A copy of the sample project's inputs in ``tmp_path``, built with a cache of its own."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+        self.registry = tmp_path / "clinics.yaml"
+        shutil.copy(ROOT / "clinics.yaml", self.registry)
+        self.content = tmp_path / "content"
+        shutil.copytree(ROOT / "content", self.content)
+        self.theme = tmp_path / "theme"
+        shutil.copytree(ROOT / "theme", self.theme)
+        self.settings = tmp_path / "conf.py"
+        self.write_settings("")
+        self.output = tmp_path / "output"
+        self.cache = tmp_path / "cache"
+
+    def write_settings(self, extra: str) -> None:
+        self.settings.write_text(f"from pelicanconf import *\nTHEME = {str(self.theme)!r}\n"
+                                 f"PATH = {str(self.content)!r}\nPLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n{extra}")
+
+    def build(self, output: Path | None = None, cached: bool = True) -> Path:
+        output = output or self.output
+        result = build(output, registry=self.registry, settings=str(self.settings),
+                       extra=["--cache", str(self.cache) if cached else ""])
+        assert result.returncode == 0, result.stderr
+        return output
+
+    def clean_build(self) -> Path:
+        output = self.dir / "clean"
+        shutil.rmtree(output, ignore_errors=True)
+        return self.build(output, cached=False)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.build()
+    assert tree(project.output) == tree(project.clean_build())
+    article = sorted((project.content / "articles").glob("*.md"))[0]
+    edits = {
+        "a clinic": lambda: edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"'),
+        "an article": lambda: article.write_text(article.read_text() + "\nA sentence added by the test.\n"),
+        "a template": lambda: edit(project.theme / "templates" / "base.html", "</footer>",
+                                   "<p>Footer note added by the test.</p></footer>"),
+        "a setting": lambda: project.write_settings("SITENAME = 'Renamed Network'\n"
+                                                    "CLINIC_DIRECTORY_STALE_AFTER_DAYS = 30\n"),
+    }
+    for what, change in edits.items():
+        before = tree(project.output)
+        before_mtimes = mtimes(project.output)
+        change()
+        project.build()
+        after = tree(project.output)
+        assert after != before, f"editing {what} changed nothing"
+        assert after == tree(project.clean_build()), f"after editing {what}, incremental != clean"
+        # Only files whose bytes changed were rewritten.
+        now = mtimes(project.output)
+        rewritten = sorted(name for name in after if before.get(name) == after[name] and before_mtimes[name] != now[name])
+        assert not rewritten, f"after editing {what}, unchanged files were rewritten: {rewritten[:5]}"
+
+
+def test_rebuild_with_nothing_changed_writes_nothing(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.build()
+    before = mtimes(project.output)
+    project.build()
+    assert mtimes(project.output) == before
+
+
+def test_build_from_warm_cache_into_empty_output_equals_clean_build(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.build()
+    shutil.rmtree(project.output)
+    project.build()
+    assert tree(project.output) == tree(project.clean_build())
+
+
+def test_output_edited_by_hand_is_repaired(tmp_path: Path) -> None:
+    """The caches never trust the output blindly: a changed, removed or added file is noticed."""
+    project = Project(tmp_path)
+    project.build()
+    expected = tree(project.output)
+    page = project.output / "clinics" / "katy-pain-and-spine" / "index.html"
+    page.write_text("edited by hand")
+    (project.output / "physicians" / "nimish-dave" / "index.html").unlink()
+    (project.output / "clinics" / "stray.html").write_text("put here by hand")
+    project.build()
+    assert tree(project.output) == expected
+
+
+def test_problems_are_reported_with_lines_although_the_registry_is_cached(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.build()
+    edit(project.registry, 'postal_code: "77494"', "postal_code: 77494")
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache)])
+    assert result.returncode == 1
+    assert "clinics.katy-pain-and-spine.locations.katy.address.postal_code: expected a 5-digit ZIP code" in result.stderr
+    assert ".yaml:" in result.stderr
+
+
+def test_unplaceable_location_is_reported_with_its_line_from_a_cached_registry(tmp_path: Path) -> None:
+    """A registry the cache knows, but whose location lost its coordinates: the problem still has a line."""
+    project = Project(tmp_path)
+    edit(project.registry, "        geo: {lat: 29.7404, lon: -95.8304}\n", "")
+    geocodes = tmp_path / "geocode-cache.json"
+    geocodes.write_text('{"katy-pain-and-spine/katy": {"address": "100 Placeholder Road, Katy, TX 77494", '
+                        '"lat": 29.74, "lon": -95.83, "found": "test"}}\n')
+    project.write_settings(f"CLINIC_DIRECTORY_GEOCODE_CACHE = {str(geocodes)!r}\n")
+    project.build()
+    geocodes.write_text("{}\n")
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache)])
+    assert result.returncode == 1
+    assert "clinics.katy-pain-and-spine.locations.katy: location" in result.stderr
+    assert f"{project.registry}:" in result.stderr or "clinics.yaml:" in result.stderr
+
+
+# -- what invalidates the caches --------------------------------------------------------------------------------
+
+
+def test_registry_cache_is_keyed_by_the_file_bytes_and_the_plugin_code(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    registry_cache = cache.RegistryCache(tmp_path)
+    data = {"schema": 1, "services": {}, "conditions": {}, "clinics": {"a": {"name": "A"}}}
+    registry_cache.store(b"version 1", data)
+    assert cache.RegistryCache(tmp_path).load(b"version 1") == data
+    assert cache.RegistryCache(tmp_path).load(b"version 2") is None
+    monkeypatch.setattr(cache, "code_digest", lambda: "another plugin version")
+    assert cache.RegistryCache(tmp_path).load(b"version 1") is None
+
+
+def test_registry_cache_holds_exactly_the_validated_data(tmp_path: Path) -> None:
+    from clinic_directory.registry import check_registry
+
+    data, problems = check_registry(ROOT / "clinics.yaml", 10**8)
+    assert not problems and data is not None
+    raw = (ROOT / "clinics.yaml").read_bytes()
+    cache.RegistryCache(tmp_path).store(raw, data)
+    loaded = cache.RegistryCache(tmp_path)
+    assert loaded.load(raw) == data
+    assert loaded.clinic_digests == {slug: entry_hash(clinic) for slug, clinic in data["clinics"].items()}
+
+
+def inputs_of(project: Project) -> BuildInputs:
+
+    settings = read_settings(str(project.settings), override={"CLINIC_DIRECTORY_REGISTRY": str(project.registry),
+                                                             "CLINIC_DIRECTORY_CACHE": str(project.cache)})
+    return build_inputs(project.settings, settings, read_plugin_settings(settings), project.output)
+
+
+@pytest.mark.parametrize("what", ["registry", "article", "template", "static file", "setting", "settings code",
+                                  "plugin code"])
+def test_every_input_changes_the_build_inputs_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     what: str) -> None:
+    monkeypatch.chdir(ROOT)
+    project = Project(tmp_path)
+    project.write_settings("def sort_key(article):\n    return article.slug\n\nARTICLE_ORDER_BY = sort_key\n")
+    before = inputs_of(project)
+    if what == "registry":
+        edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"')
+    elif what == "article":
+        article = sorted((project.content / "articles").glob("*.md"))[0]
+        article.write_text(article.read_text() + "\nmore\n")
+    elif what == "template":
+        edit(project.theme / "templates" / "_macros.html", "Sample data.", "Sample data!")
+    elif what == "static file":
+        (project.theme / "static" / "css" / "site.css").write_text("body { color: red; }\n")
+    elif what == "setting":
+        project.write_settings("def sort_key(article):\n    return article.slug\n\nARTICLE_ORDER_BY = sort_key\n"
+                               "SITENAME = 'Other'\n")
+    elif what == "settings code":
+        project.write_settings("def sort_key(article):\n    return article.title\n\nARTICLE_ORDER_BY = sort_key\n")
+    else:
+        monkeypatch.setattr(build_module, "code_digest", lambda: "another plugin version")
+    after = inputs_of(project)
+    assert after.everything != before.everything
+    part = {"registry": "registry", "article": "content"}.get(what, "shared")
+    assert getattr(after, part) != getattr(before, part)
+
+
+def test_a_plugin_code_change_invalidates_the_caches(tmp_path: Path) -> None:
+    """The same build with a modified copy of the plugin parses the registry again and renders again."""
+    project = Project(tmp_path)
+    project.build()
+    plugins = tmp_path / "plugins"
+    shutil.copytree(ROOT / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__"))
+    with (plugins / "clinic_directory" / "jsonld.py").open("a") as file:
+        file.write("\n# a change to the plugin's code\n")
+    registry_files = sorted((project.cache / "registry").iterdir())
+    before = mtimes(project.output)
+    env = {"PYTHONPATH": str(plugins), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result = subprocess.run([sys.executable, "-m", "clinic_directory", "build", "--settings", str(project.settings),
+                             "--output", str(project.output), "--registry", str(project.registry),
+                             "--cache", str(project.cache), "--quiet"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert len(sorted((project.cache / "registry").iterdir())) == len(registry_files) + 1, "registry parsed again"
+    assert mtimes(project.output) == before, "the pages came out the same, so no file was rewritten"
