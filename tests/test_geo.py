@@ -114,6 +114,9 @@ def test_lookup_files_are_compact_sorted_and_small(zip_records: list[dict[str, A
 # -- the location index ---------------------------------------------------------------------------------------
 
 
+HOSTILE_NAME = """Clinic 0000 </script><img src=x onerror="alert(1)"> & 'co'"""
+
+
 def registry_yaml(locations: list[tuple[str, float, float, str, str]], clinics: int | None = None,
                   with_geo: bool = True) -> str:
     """A valid registry: location i belongs to clinic i % clinics; cities and ZIPs are labels only."""
@@ -137,7 +140,8 @@ def registry_yaml(locations: list[tuple[str, float, float, str, str]], clinics: 
     services, conditions = list(data["services"]), list(data["conditions"])
     for n in range(count):
         data["clinics"][f"clinic-{n:04d}"] = {
-            "name": f"Clinic {n:04d}", "summary": "A generated clinic.", "accepting_new_patients": n % 3 != 0,
+            "name": HOSTILE_NAME if n == 0 else f"Clinic {n:04d}", "summary": "A generated clinic.",
+            "accepting_new_patients": n % 3 != 0,
             "languages": ["en"], "services": [services[n % 3]] + ([services[(n + 1) % 3]] if n % 2 else []),
             "conditions": [conditions[n % 3]], "last_verified": "2026-11-01", "locations": {},
         }
@@ -492,6 +496,12 @@ def test_generated_registry_distances_agree_with_geopy(browser: Any, generated_s
     page.goto("/find/?near=Denver%2C+CO&radius=400")
     assert_same_results(shown_results(page), expected_results((city.lat, city.lon), locations, clinics, 400),
                         locations, (city.lat, city.lon))
+    # Registry text reaches the page as text, never as markup.
+    page.goto("/find/?near=60601&radius=60")
+    shown_results(page)
+    hostile = page.locator("#results > li[data-clinic='clinic-0000']").first
+    assert hostile.get_by_role("link", name=HOSTILE_NAME, exact=True).count() == 1
+    assert page.locator("#results img, #results script").count() == 0
     context.close()
     assert errors == [] and log.foreign == []
 

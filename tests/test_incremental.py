@@ -241,3 +241,73 @@ def test_a_plugin_code_change_invalidates_the_caches(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert len(sorted((project.cache / "registry").iterdir())) == len(registry_files) + 1, "registry parsed again"
     assert mtimes(project.output) == before, "the pages came out the same, so no file was rewritten"
+
+
+# -- the registry, clinic by clinic ------------------------------------------------------------------------------
+
+SAMPLE = (ROOT / "clinics.yaml").read_text(encoding="utf-8")
+SAMPLE_EDITS = {
+    "a phone number": lambda text: text.replace('"+1-281-555-0100"', '"+1-281-555-0199"', 1),
+    "a service's summary": lambda text: text.replace("under\n      medical supervision", "under\n      close medical supervision", 1),
+    "a clinic removed": lambda text: text[: text.index("  texas-pain-intervention-clinic:")],
+    "a clinic added": lambda text: text + text[text.index("  katy-pain-and-spine:"): text.index("  revitalize-medical-center:")]
+    .replace("katy-pain-and-spine:", "katy-two:").replace("nimish-dave:", "nimish-dave-2:"),
+    "clinics reordered": lambda text: text[: text.index("  bellevue-pain-and-wellness:")]
+    + text[text.index("  katy-pain-and-spine:"): text.index("  revitalize-medical-center:")]
+    + text[text.index("  bellevue-pain-and-wellness:"): text.index("  katy-pain-and-spine:")]
+    + text[text.index("  revitalize-medical-center:"):],
+    "a comment between clinics": lambda text: text.replace("  katy-pain-and-spine:", "  # Katy\n  katy-pain-and-spine:", 1),
+}
+
+
+@pytest.mark.parametrize("what", SAMPLE_EDITS)
+def test_registry_checked_clinic_by_clinic_equals_a_whole_file_parse(tmp_path: Path, what: str) -> None:
+    from clinic_directory.registry import check_registry
+
+    registry_cache = cache.RegistryCache(tmp_path / "cache")
+    assert registry_cache.load(SAMPLE.encode()) is not None  # the first version, checked clinic by clinic
+    edited = SAMPLE_EDITS[what](SAMPLE)
+    assert edited != SAMPLE
+    (tmp_path / "clinics.yaml").write_text(edited, encoding="utf-8")
+    whole, problems = check_registry(tmp_path / "clinics.yaml", 10**8)
+    assert not problems
+    by_clinic = cache.RegistryCache(tmp_path / "cache")
+    assert by_clinic.load(edited.encode()) == whole
+    assert list(by_clinic.data or {}) == list(whole or {})
+    assert by_clinic.clinic_digests == {slug: entry_hash(clinic) for slug, clinic in whole["clinics"].items()}
+
+
+@pytest.mark.parametrize("text", [
+    SAMPLE.replace('"+1-281-555-0100"', "+1-281-555-0100 555", 1),  # a problem in one clinic
+    SAMPLE.replace("services: [ketamine-infusion]", "services: [ketamine-infusions]", 1),  # an unknown reference
+    SAMPLE.replace("  ketamine-infusion:\n", "  ketamine-infusion-therapy:\n", 1),  # a reference broken in the header
+    SAMPLE.replace("decaria:", "nimish-dave:", 1),  # a physician slug used twice
+    SAMPLE + SAMPLE[SAMPLE.index("  katy-pain-and-spine:"): SAMPLE.index("  revitalize-medical-center:")],  # twice
+])
+def test_registry_with_a_problem_is_left_to_the_whole_file_parse(tmp_path: Path, text: str) -> None:
+    assert cache.RegistryCache(tmp_path).load(SAMPLE.encode()) is not None
+    assert cache.RegistryCache(tmp_path).load(text.encode()) is None
+
+
+@pytest.mark.parametrize("text", [
+    SAMPLE + "other: 1\n",  # a top-level key after the clinics
+    SAMPLE.replace("  katy-pain-and-spine:\n", "  katy-pain-and-spine: \n    # note\n", 1).replace(
+        "    name: Katy Pain and Spine", "    name: {a: 1,\n  b: c}", 1),  # a flow mapping continued at the clinics' indent
+    SAMPLE.replace("clinics:\n", "clinics: # the clinics\n  ? odd\n", 1),
+    "clinics: {}\n",
+])
+def test_files_not_laid_out_the_plain_way_are_not_split(text: str) -> None:
+    from clinic_directory.chunks import split_registry
+
+    split = split_registry(text)
+    assert split is None or split.clinics == []
+
+
+def test_split_keeps_every_byte() -> None:
+    from clinic_directory.chunks import split_registry
+
+    split = split_registry(SAMPLE)
+    assert split is not None
+    assert [slug for slug, _text in split.clinics] == ["bellevue-pain-and-wellness", "katy-pain-and-spine",
+                                                      "revitalize-medical-center", "texas-pain-intervention-clinic"]
+    assert split.header + "".join(text for _slug, text in split.clinics) == SAMPLE

@@ -44,6 +44,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 
+from . import chunks
 from .model import entry_hash
 
 logger = logging.getLogger(__name__)
@@ -176,10 +177,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class RegistryCache:
     """Validated registry data as JSON, by the registry file's bytes and this plugin's code.
 
-    ``load`` returns the data stored for these bytes (None if there is none), ``store``
-    remembers it. Either way ``clinic_digests`` then gives a digest of each clinic's
-    entry: what that clinic's pages are made of (stored with the data, so a warm
-    build does not compute 10,000 of them).
+    ``load`` returns a registry's validated data, or None when it has a problem. A file
+    seen before is read from the cache. A new one is checked clinic by clinic
+    (``chunks.py``), a batch of clinics at a time, reusing the data of every clinic whose
+    text has not changed since the last stored version. On any problem, or any doubt,
+    it returns None and the caller parses the whole file, which reports each problem
+    with its line. ``store`` remembers the result of such a parse.
+    ``clinic_digests`` then gives a digest of each clinic's entry: what that clinic's
+    pages are made of.
     """
 
     KEEP = 3  # registry versions kept: switching branches back and forth parses nothing
@@ -193,10 +198,7 @@ class RegistryCache:
         assert self.directory is not None
         return self.directory / f"{digest(code_digest(), raw)}.json"
 
-    def load(self, raw: bytes) -> dict[str, Any] | None:
-        if self.directory is None:
-            return None
-        path = self._path(raw)
+    def _read(self, path: Path) -> dict[str, Any] | None:
         try:
             text = path.read_bytes()
         except OSError:
@@ -204,25 +206,85 @@ class RegistryCache:
         try:
             with paused_gc():
                 stored = json.loads(text)
-            self.data, self._digests = stored["data"], stored["clinic_digests"]
+            if not {"data", "clinic_digests", "header", "chunks"} <= stored.keys():
+                raise KeyError("incomplete")
+            return stored  # type: ignore[no-any-return]
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignoring a damaged registry cache file, %s", path)
             return None
+
+    def load(self, raw: bytes, label: str = "registry") -> dict[str, Any] | None:
+        if self.directory is None:
+            return None
+        stored = self._read(self._path(raw)) or self._check_by_clinic(raw, label)
+        if stored is None:
+            return None
+        self.data, self._digests = stored["data"], stored["clinic_digests"]
         return self.data
+
+    def _check_by_clinic(self, raw: bytes, label: str) -> dict[str, Any] | None:
+        """Check a file not seen before clinic by clinic, reusing the last stored version's data
+        for each clinic whose text is unchanged. None if the file is not laid out the plain way
+        or has any problem (``chunks.py``)."""
+        assert self.directory is not None
+        try:
+            split = chunks.split_registry(raw.decode("utf-8"))
+            newest = max(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, default=None)
+        except (UnicodeDecodeError, OSError):
+            return None
+        if split is None:
+            return None
+        slugs = [slug for slug, _text in split.clinics]
+        if len(set(slugs)) != len(slugs):
+            return None  # a duplicate key: the whole-file parse says where
+        previous = (self._read(newest) if newest else None) or {"data": {}, "header": "", "chunks": {}}
+        if digest(split.header) == previous["header"]:
+            data = {key: value for key, value in previous["data"].items() if key != "clinics"}
+        elif (header := chunks.check_header(split, label)) is not None:
+            data = header
+        else:
+            return None
+        reused = {slug: text for slug, text in split.clinics if previous["chunks"].get(digest(text)) == slug}
+        checked = chunks.check_pieces(split.header, [(s, t) for s, t in split.clinics if s not in reused], label)
+        if checked is None:
+            return None
+        data["clinics"] = {slug: previous["data"]["clinics"][slug] if slug in reused else checked[slug]
+                           for slug in slugs}
+        if not chunks.cross_checks_pass(data):
+            return None
+        digests = {slug: previous["clinic_digests"][slug] if slug in reused else entry_hash(data["clinics"][slug])
+                   for slug in slugs}
+        if reused:
+            logger.info("Registry: %d of %d clinics changed since the last build", len(checked), len(slugs))
+        return self._save(raw, data, digests, split)
 
     def store(self, raw: bytes, data: dict[str, Any]) -> None:
         """Remember ``data``, which must be the problem-free validation of ``raw``."""
         self.data, self._digests = data, None
-        if self.directory is None:
-            return
+        if self.directory is not None:
+            try:
+                split = chunks.split_registry(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                split = None
+            self._save(raw, data, self.clinic_digests, split)
+
+    def _save(self, raw: bytes, data: dict[str, Any], digests: dict[str, str],
+              split: chunks.Split | None) -> dict[str, Any]:
+        # The pieces are recorded only when they are exactly the clinics the data has, in order.
+        usable = split is not None and [slug for slug, _text in split.clinics] == list(data["clinics"])
+        stored = {"data": data, "clinic_digests": digests,
+                  "header": digest(split.header) if usable and split else "",
+                  "chunks": {digest(text): slug for slug, text in split.clinics} if usable and split else {}}
+        assert self.directory is not None
         try:
-            _write_atomically(self._path(raw), json.dumps({"data": data, "clinic_digests": self.clinic_digests},
-                                                          ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            _write_atomically(self._path(raw), json.dumps(stored, ensure_ascii=False,
+                                                          separators=(",", ":")).encode("utf-8"))
             newest_first = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for stale in newest_first[self.KEEP:]:
                 stale.unlink(missing_ok=True)
         except OSError as error:
             logger.warning("Could not write the registry cache in %s: %s", self.directory, error)
+        return stored
 
     @property
     def clinic_digests(self) -> dict[str, str]:

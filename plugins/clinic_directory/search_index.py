@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .geo import CITY_SHARDS, CITY_WORDS, EARTH_RADIUS_MI, compact_json, lookup_files
+from .geo import CITY_SHARDS, CITY_WORDS, EARTH_RADIUS_MI, compact_json
 from .model import Clinic, Location, Registry
 from .schema import US_STATES
 
@@ -129,13 +129,6 @@ def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY,
         "locations": len(points),
         "cells": [[key, len(cells[key])] for key in sorted(cells)],
     })
-    return dict(sorted(files.items()))
-
-
-def data_files(registry: Registry, zip_records: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
-    """Everything the search page loads: ZIP and city lookup shards plus this registry's location index."""
-    files = lookup_files(zip_records)
-    files.update(build_search_index(registry))
     return dict(sorted(files.items()))
 
 

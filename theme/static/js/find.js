@@ -385,6 +385,7 @@
     var id = ++searchCount;
     searchStarted = performance.now();
     results.setAttribute("aria-busy", "true");
+    results.removeAttribute("data-first-results-ms");
     results.textContent = "";
     setSuggestions({}, []);
     setStatus(text);
