@@ -31,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,19 +84,26 @@ class SizeResult:
         return max(run.peak_mib for run in self.runs[scenario])
 
 
+GNU_TIME = Path("/usr/bin/time").exists()
+
+
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Run ``command`` to completion: wall time, and ``ru_maxrss`` of the child and the children it
-    waited for, which is the peak RSS of the largest process among them (Linux reports KiB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    stderr = process.stderr.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{stderr.decode()[-3000:]}")
-    return Run(elapsed, usage.ru_maxrss / 1024)
+    """Run ``command`` to completion: wall time, and the peak RSS of the largest process in it.
+
+    The peak comes from GNU time's %M (``ru_maxrss`` of its child and the children that
+    child waited for). Read with ``os.wait4`` here it would be wrong: a child forked from
+    this process starts with our memory, and Linux counts that in the child's peak.
+    """
+    with tempfile.NamedTemporaryFile("r") as report:
+        wrapper = ["/usr/bin/time", "-f", "%M", "-o", report.name] if GNU_TIME else []
+        started = time.perf_counter()
+        result = subprocess.run(wrapper + command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, check=False)
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr.decode()[-3000:]}")
+        peak = int(report.read().split()[-1]) / 1024 if GNU_TIME else float("nan")
+    return Run(elapsed, peak)
 
 
 def tree_size(path: Path) -> tuple[int, int]:
@@ -119,8 +127,8 @@ def remove(*paths: Path) -> None:
 class Workspace:
     """One size's files: the registry, a content copy, the naive project, our output and cache."""
 
-    def __init__(self, work: Path, clinics: int, seed: int) -> None:
-        self.dir = work / f"{clinics}"
+    def __init__(self, work: Path, clinics: int, seed: int, scoped_search: bool = False) -> None:
+        self.dir = work / f"{clinics}{'-scoped' if scoped_search else ''}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.clinics = clinics
         self.registry = self.dir / "clinics.yaml"
@@ -138,12 +146,15 @@ class Workspace:
             stamp.write_text(f"{clinics} {seed}\n")
         remove(self.content)
         shutil.copytree(ROOT / "content", self.content)
+        self.settings = ROOT / "pelicanconf.py"
+        if scoped_search:
+            self.settings = scoped_search_settings(self.dir)
         self.original = self.registry.read_text(encoding="utf-8")
         self.article = sorted((self.content / "articles").glob("*.md"))[0]
         self.article_text = self.article.read_text(encoding="utf-8")
 
     def build(self, cache: bool = True) -> Run:
-        command = [PYTHON, "-m", "clinic_directory", "build", "--settings", str(ROOT / "pelicanconf.py"),
+        command = [PYTHON, "-m", "clinic_directory", "build", "--settings", str(self.settings),
                    "--output", str(self.output), "--registry", str(self.registry), "--content", str(self.content),
                    "--cache", str(self.cache) if cache else "", "--quiet"]
         return timed(command, ROOT, {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "CI": "true"})
@@ -167,14 +178,32 @@ class Workspace:
         self.article.write_text(self.article_text, encoding="utf-8")
 
 
+SCOPED_TEMPLATES = ("clinic.html", "location.html", "physician.html")
+
+
+def scoped_search_settings(directory: Path) -> Path:
+    """Settings for a variant whose site search (Pagefind) leaves out the clinic, location and
+    physician pages (they are found with /find/), to show what indexing them costs."""
+    theme = directory / "theme"
+    remove(theme)
+    shutil.copytree(ROOT / "theme", theme)
+    for name in SCOPED_TEMPLATES:
+        template = theme / "templates" / name
+        template.write_text(template.read_text(encoding="utf-8").replace(" data-pagefind-body", ""), encoding="utf-8")
+    settings = directory / "scopedconf.py"
+    settings.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom pelicanconf import *  # noqa\n"
+                        f"THEME = {str(theme)!r}\nPLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n")
+    return settings
+
+
 def _plain(registry: dict[str, Any]) -> dict[str, Any]:
     """The generated registry as the validator's plain data would be (dates as text)."""
     return json.loads(json.dumps(registry, default=str))
 
 
-def run_size(work: Path, clinics: int, runs: int, seed: int) -> SizeResult:
-    print(f"\n{clinics:,} clinics", flush=True)
-    space = Workspace(work, clinics, seed)
+def run_size(work: Path, clinics: int, runs: int, seed: int, scoped_search: bool) -> SizeResult:
+    print(f"\n{clinics:,} clinics{' (site search without clinic pages)' if scoped_search else ''}", flush=True)
+    space = Workspace(work, clinics, seed, scoped_search)
     result = SizeResult(clinics, space.registry.stat().st_size, {name: [] for name in SCENARIOS})
     for number in range(1, runs + 1):
         print(f"  run {number} of {runs}:", end="", flush=True)
@@ -316,28 +345,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "bench-results" / "work",
                         help="where registries, outputs and caches go (several GB at 10,000 clinics)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench-results")
+    parser.add_argument("--scoped-search", action="store_true",
+                        help="a variant: Pagefind indexes articles, treatments and conditions, not clinic pages")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     started = dt.datetime.now(dt.timezone.utc)
     host = machine()
     print(f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory']}, {host['filesystem']}; "
           f"load {host['load_average'][0]:.1f}", flush=True)
-    results = [run_size(args.work, size, args.runs, args.seed) for size in sizes]
+    results = [run_size(args.work, size, args.runs, args.seed, args.scoped_search) for size in sizes]
     host["load_average_after"] = os.getloadavg()
     report = table(results)
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "results.json").write_text(json.dumps({
+    name = "results-scoped-search" if args.scoped_search else "results"
+    (args.results / f"{name}.json").write_text(json.dumps({
         "started": started.isoformat(timespec="seconds"), "machine": host, "runs": args.runs, "seed": args.seed,
+        "scoped_search": args.scoped_search,
         "sizes": [{"clinics": r.clinics, "registry_bytes": r.registry_bytes,
                    "runs": {name: [vars(run) for run in runs] for name, runs in r.runs.items()},
                    "output_files": r.output_files, "output_bytes": r.output_bytes,
                    "naive_files": r.naive_files, "naive_bytes": r.naive_bytes,
                    "clinic_edit_rewrites": r.clinic_edit_rewrites, "find": r.find} for r in results],
     }, indent=2) + "\n")
-    (args.results / "results.md").write_text(report + "\n")
+    (args.results / f"{name}.md").write_text(report + "\n")
     print("\nMedians of", args.runs, "runs; ratios are to the naive reference's cold build of the same size.\n")
     print(report)
-    print(f"\nWritten to {args.results}/results.md and results.json")
+    print(f"\nWritten to {args.results}/{name}.md and {name}.json")
     return 0
 
 
