@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -348,8 +349,11 @@ def test_article_json_ld_is_a_medical_web_page(published_site: Path, name: str) 
     assert data["url"] == f"{PUBLISHED_SITEURL}/articles/{slug}/"
     assert data["lastReviewed"] == meta["last_reviewed"][0]
     assert data["datePublished"] == meta["date"][0]
-    assert data["reviewedBy"]["@type"] == "Physician"
-    assert data["reviewedBy"]["url"] == f"{PUBLISHED_SITEURL}/physicians/{meta['reviewer'][0]}/"
+    if meta.get("reviewer_placeholder", ["false"])[0] == "true":
+        assert "reviewedBy" not in data  # a sample reviewer is no real review: never claimed to machines
+    else:
+        assert data["reviewedBy"]["@type"] == "Physician"
+        assert data["reviewedBy"]["url"] == f"{PUBLISHED_SITEURL}/physicians/{meta['reviewer'][0]}/"
     about = [(a["@type"], a["url"]) for a in data["about"]]
     assert about == [("MedicalTherapy", f"{PUBLISHED_SITEURL}/treatments/{s}/") for s in slugs(meta["treatments"])] + \
         [("MedicalCondition", f"{PUBLISHED_SITEURL}/conditions/{s}/") for s in slugs(meta["conditions"])]
@@ -407,3 +411,21 @@ def test_atom_feed_lists_every_article_with_absolute_links(published_site: Path)
 def test_development_build_has_no_feed(site: Path) -> None:
     """A feed needs absolute links; the relative-URL development build cannot give them."""
     assert not (site / "feeds").exists()
+
+
+def test_real_reviewer_is_declared_in_json_ld(tmp_path: Path) -> None:
+    """Once an article has a real review (no placeholder flag), the page says who reviewed it."""
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    article = content / "articles" / "ketamine-for-crps.md"
+    article.write_text(article.read_text(encoding="utf-8").replace("Reviewer_placeholder: true\n", ""),
+                       encoding="utf-8")
+    result = build(tmp_path / "output", content=content)
+    assert result.returncode == 0, result.stderr
+    page = page_at(tmp_path / "output", "articles/ketamine-for-crps/")
+    data = json.loads(page.jsonld[0])
+    assert data["reviewedBy"]["@type"] == "Physician"
+    assert data["reviewedBy"]["name"] == SAMPLE_REGISTRY_NAMES[SAMPLE["ketamine-for-crps"]["reviewer"][0]]
+
+
+SAMPLE_REGISTRY_NAMES = {doc.slug: doc.name for doc in sample_registry().physicians.values()}

@@ -104,10 +104,12 @@ def article_page(meta: Any, url: str, site_url: str) -> dict[str, Any]:
         "datePublished": meta.date.isoformat(),
         "dateModified": (meta.modified or meta.date).isoformat(),
         "lastReviewed": meta.last_reviewed.isoformat(),
-        "reviewedBy": physician_node(meta.reviewer, meta.reviewer_clinic, site_url),
         "about": [{"@type": ABOUT_TYPES[entry.kind], "name": entry.name, "url": absolute(site_url, entry.url)}
                   for entry in meta.about],
     }
+    # A sample reviewer assignment is not a real review: it must not reach search engines as one.
+    if not meta.reviewer_placeholder:
+        node["reviewedBy"] = physician_node(meta.reviewer, meta.reviewer_clinic, site_url)
     if meta.references:
         node["citation"] = [{"@type": "CreativeWork", "name": ref.text, **({"url": ref.href} if ref.href else {})}
                             for ref in meta.references]
