@@ -45,3 +45,10 @@ def test_json_schema_rejects_what_the_validator_rejects() -> None:
     data["clinics"]["katy-pain-and-spine"]["website"] = "http://example.org/"
     validator = jsonschema.Draft202012Validator(schema.json_schema())
     assert not validator.is_valid(data)
+
+
+def test_readme_documents_every_article_field() -> None:
+    from clinic_directory.articles import FIELDS
+
+    for key in FIELDS:
+        assert f"`{key.capitalize()}`" in README, key
