@@ -7,9 +7,10 @@ CLINICS ?= clinics.yaml
 OUTPUTDIR ?= output
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help setup html serve validate geocode test browser golden clean
+.PHONY: help setup html serve validate geocode test browser golden clean bench
 .PHONY: java audit
 NODE_STAMP := node_modules/.installed
 
@@ -21,6 +22,7 @@ help:
 	@echo "make test      run the whole test suite (installs Chromium if missing)"
 	@echo "make golden    regenerate the golden pages in tests/golden (review the diff!)"
 	@echo "make audit     Lighthouse on key pages of the built site (scores must be >= 95)"
+	@echo "make bench     build 1,000 and 10,000 synthetic clinics against a naive Pelican site (slow; BENCH_ARGS=...)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,8 +77,14 @@ test: $(STAMP) browser java $(NODE_STAMP)
 audit: $(STAMP) browser $(NODE_STAMP)
 	$(PY) tests/lighthouse_audit.py --min-score 95
 
+# Synthetic registries of 1,000 and 10,000 clinics, built in every scenario next to a naive Pelican
+# site; medians and ratios to bench-results/ (README, "Performance"). Takes about an hour at 10,000.
+# BENCH_ARGS="--sizes 1000 --runs 3" for a quick look.
+bench: $(STAMP) browser
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 golden: $(STAMP)
 	$(PY) -m pytest tests/test_golden.py --update-golden
 
 clean:
-	rm -rf $(OUTPUTDIR) .pytest_cache
+	rm -rf $(OUTPUTDIR) .pytest_cache cache

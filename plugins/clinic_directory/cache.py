@@ -7,14 +7,15 @@ kept in the cache directory (setting ``CLINIC_DIRECTORY_CACHE``, default ``cache
 ``registry/<key>.json``
     The validated registry as plain data, keyed by the file's bytes and this plugin's
     code. Only a registry without problems is stored, so problems always come from a
-    fresh parse, with their lines.
+    fresh parse, with their lines. After an edit, only the clinics whose text changed
+    are parsed again (``chunks.py``).
 ``pages.sqlite``
     Rendered pages (and groups of data files) by key. A page's key covers everything
     its bytes are made from: the inputs every page shares (settings, theme, code,
     the registry's services and conditions), its template and every template that
     one extends, includes or imports, the context variables those templates read,
     where it is written, and the page's own inputs (for a clinic's pages: that
-    clinic's entry; by default: the whole registry).
+    clinic's entry; by default: all of the build's inputs).
 ``outputs/<name>.json``
     What the last build left in an output directory: every file's key, size and
     mtime, and a digest of all the build's inputs. A build whose inputs all match,
@@ -206,12 +207,13 @@ class RegistryCache:
         try:
             with paused_gc():
                 stored = json.loads(text)
-            if not {"data", "clinic_digests", "header", "chunks"} <= stored.keys():
+            if not {"code", "data", "clinic_digests", "header", "chunks"} <= stored.keys():
                 raise KeyError("incomplete")
-            return stored  # type: ignore[no-any-return]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("Ignoring a damaged registry cache file, %s", path)
             return None
+        # Data checked by other code (another version of this plugin) is no use.
+        return stored if stored["code"] == code_digest() else None  # type: ignore[no-any-return]
 
     def load(self, raw: bytes, label: str = "registry") -> dict[str, Any] | None:
         if self.directory is None:
@@ -272,7 +274,7 @@ class RegistryCache:
               split: chunks.Split | None) -> dict[str, Any]:
         # The pieces are recorded only when they are exactly the clinics the data has, in order.
         usable = split is not None and [slug for slug, _text in split.clinics] == list(data["clinics"])
-        stored = {"data": data, "clinic_digests": digests,
+        stored = {"code": code_digest(), "data": data, "clinic_digests": digests,
                   "header": digest(split.header) if usable and split else "",
                   "chunks": {digest(text): slug for slug, text in split.clinics} if usable and split else {}}
         assert self.directory is not None
@@ -446,6 +448,8 @@ class PageStore:
     ``rendered`` those that had to be made (both are in the staging directory).
     """
 
+    KEEP_MANIFESTS = 20
+
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
         self.output = output
@@ -583,11 +587,19 @@ class PageStore:
     def unchanged_since_last_build(self) -> bool:
         """Whether the last build had the same inputs, and left an output nobody has touched since."""
         previous = self.previous
-        if not self.reuse_output or previous is None or previous.inputs != self.inputs.everything:
+        if not self.reuse_output or previous is None:
+            return False
+        if previous.inputs != self.inputs.everything:
+            logger.info("Building %s: an input changed since its last build", self.output)
             return False
         prefix = self._prefix
-        return (all(file_state(prefix + name) == (size, mtime) for name, (_key, size, mtime) in previous.files.items())
-                and all(mtime_of(prefix + name) == mtime for name, mtime in previous.dirs.items()))
+        changed = next((name for name, (_key, size, mtime) in previous.files.items()
+                        if file_state(prefix + name) != (size, mtime)), None)
+        changed = changed or next((name or "." for name, mtime in previous.dirs.items()
+                                   if mtime_of(prefix + name) != mtime), None)
+        if changed:
+            logger.info("Building %s: %s changed since its last build", self.output, changed)
+        return changed is None
 
     def save_manifest(self, names: Iterable[str], touched: set[str] | None = None) -> None:
         """Record the output: ``names`` are all its files; only directories in ``touched`` changed
@@ -609,6 +621,10 @@ class PageStore:
             elif (mtime := mtime_of(self.output / directory)) is not None:
                 manifest.dirs[directory] = mtime
         manifest.save(self.manifest_path)
+        # One manifest per output directory ever built (tests build into temporary ones): keep the recent.
+        manifests = sorted(self.manifest_path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in manifests[self.KEEP_MANIFESTS:]:
+            stale.unlink(missing_ok=True)
 
 
 def _parents(name: str) -> Iterator[str]:
