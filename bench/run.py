@@ -116,7 +116,8 @@ def tree_size(path: Path) -> tuple[int, int]:
 
 
 def mtimes(path: Path) -> dict[str, int]:
-    return {os.path.join(d, n): os.lstat(os.path.join(d, n)).st_mtime_ns for d, _, names in os.walk(path) for n in names}
+    return {os.path.join(d, n): os.lstat(os.path.join(d, n)).st_mtime_ns
+            for d, _dirs, names in os.walk(path) for n in names}
 
 
 def remove(*paths: Path) -> None:
@@ -192,7 +193,8 @@ def scoped_search_settings(directory: Path) -> Path:
         template.write_text(template.read_text(encoding="utf-8").replace(" data-pagefind-body", ""), encoding="utf-8")
     settings = directory / "scopedconf.py"
     settings.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom pelicanconf import *  # noqa\n"
-                        f"THEME = {str(theme)!r}\nPLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n")
+                        f"THEME = {str(theme)!r}\nPATH = {str(ROOT / 'content')!r}\n"
+                        f"PLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n")
     return settings
 
 
@@ -296,7 +298,8 @@ def machine() -> dict[str, Any]:
                 if line.startswith("model name")), platform.processor())
     memory = next((line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "?")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory, "system": f"{platform.system()} {platform.release()}",
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory,
+            "system": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), "filesystem": filesystem(ROOT), "load_average": os.getloadavg()}
 
 
@@ -320,7 +323,8 @@ def table(results: list[SizeResult]) -> str:
         goal = f"<= {GOALS[name]}x" if name in GOALS else ""
         lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + f" | {goal} |")
     rows = [
-        ("peak memory, our builds", [f"{max(r.peak(n) for n in SCENARIOS[1:]):.0f} MiB" for r in results], "<= 450 MiB"),
+        ("peak memory, our builds", [f"{max(r.peak(n) for n in SCENARIOS[1:]):.0f} MiB" for r in results],
+         "<= 450 MiB"),
         ("peak memory, naive reference", [f"{r.peak('naive'):.0f} MiB" for r in results], ""),
         ("output: files, size", [f"{r.output_files:,} files, {r.output_bytes / 2**20:.0f} MiB" for r in results], ""),
         ("naive output: files, size", [f"{r.naive_files:,} files, {r.naive_bytes / 2**20:.0f} MiB" for r in results],
@@ -349,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a variant: Pagefind indexes articles, treatments and conditions, not clinic pages")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     host = machine()
     print(f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory']}, {host['filesystem']}; "
           f"load {host['load_average'][0]:.1f}", flush=True)

@@ -1,9 +1,10 @@
 """A seeded synthetic clinic registry for benchmarks: realistic in size and shape, never published.
 
-Every clinic has 1-4 locations (in one metro area: ZIP codes sharing a 3-digit prefix)
-and 1-4 physicians with bios of a realistic length. Coordinates are the centroids of
-real US ZIP codes from the ``zipcodes`` package. The same seed always gives the same
-bytes, so a benchmark can be repeated and compared.
+The four clinics of the sample registry come first (the sample articles name their
+physicians), then synthetic ones: each with 1-4 locations in one metro area (ZIP codes
+sharing a 3-digit prefix) and 1-4 physicians with bios of a realistic length.
+Coordinates are the centroids of real US ZIP codes from the ``zipcodes`` package.
+The same seed always gives the same bytes, so a benchmark can be repeated and compared.
 
     python bench/synth.py --clinics 10000 --seed 1 --output /tmp/clinics-10000.yaml
 """
@@ -62,7 +63,8 @@ Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harr
 Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera
 Campbell Mitchell Carter Roberts Patel Shah Chen Wang Kim Park Singh Kumar Ali Khan Cohen Murphy Sullivan Okafor
 Mensah Tran Pham Ivanov Novak Rossi Bianchi Muller Schmidt Dubois Haddad Nasser Yamamoto Tanaka Suzuki Kowalski
-Bowers Dave Maheshwari Reyes Morales Ortiz Gutierrez Chavez Ramos Ruiz Alvarez Mendoza Castillo Jimenez Vasquez""".split()
+Bowers Dave Maheshwari Reyes Morales Ortiz Gutierrez Chavez Ramos Ruiz Alvarez Mendoza Castillo Jimenez
+Vasquez""".split()
 NAME_PATTERNS = ["{city} Pain and Spine", "{city} Pain Center", "{last} Pain Management", "{city} Interventional Pain",
                  "{state_name} Pain Institute", "{city} Spine and Wellness", "{last} Pain and Wellness",
                  "Advanced Pain Care of {city}", "{city} Comprehensive Pain Clinic", "{region} Pain Specialists"]
@@ -93,6 +95,17 @@ SUMMARY_SENTENCES = [
     "Referrals from primary care physicians and specialists are welcome.",
     "Appointments are usually available within two weeks.",
 ]
+
+
+class Quoted(str):
+    """Text written in double quotes, as the registry wants ZIP codes and phone numbers."""
+
+
+class Dumper(yaml.CSafeDumper):
+    pass
+
+
+Dumper.add_representer(Quoted, lambda dumper, value: dumper.represent_scalar(STR_TAG, str(value), style='"'))
 
 
 def slugify(text: str) -> str:
@@ -219,17 +232,6 @@ def generate(clinic_count: int, seed: int) -> dict[str, Any]:
             del clinic["conditions"]
         clinics[slug] = clinic
     return {"schema": 1, "services": services, "conditions": conditions, "clinics": clinics}
-
-
-class Quoted(str):
-    """Text written in double quotes, as the registry wants ZIP codes and phone numbers."""
-
-
-class Dumper(yaml.CSafeDumper):
-    pass
-
-
-Dumper.add_representer(Quoted, lambda dumper, value: dumper.represent_scalar(STR_TAG, str(value), style='"'))
 
 
 def dump(registry: dict[str, Any]) -> str:

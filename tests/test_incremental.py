@@ -16,15 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, build
-
 from clinic_directory import build as build_module
 from clinic_directory import cache
-from pelican.settings import read_settings
-
 from clinic_directory.build import BuildInputs, build_inputs
 from clinic_directory.model import entry_hash
 from clinic_directory.settings import read_plugin_settings
+from conftest import ROOT, build
+from pelican.settings import read_settings
 
 
 def tree(path: Path) -> dict[str, str]:
@@ -99,7 +97,8 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
         assert after == tree(project.clean_build()), f"after editing {what}, incremental != clean"
         # Only files whose bytes changed were rewritten.
         now = mtimes(project.output)
-        rewritten = sorted(name for name in after if before.get(name) == after[name] and before_mtimes[name] != now[name])
+        rewritten = sorted(name for name in after
+                           if before.get(name) == after[name] and before_mtimes[name] != now[name])
         assert not rewritten, f"after editing {what}, unchanged files were rewritten: {rewritten[:5]}"
 
 
@@ -139,7 +138,8 @@ def test_problems_are_reported_with_lines_although_the_registry_is_cached(tmp_pa
     result = build(project.output, registry=project.registry, settings=str(project.settings),
                    extra=["--cache", str(project.cache)])
     assert result.returncode == 1
-    assert "clinics.katy-pain-and-spine.locations.katy.address.postal_code: expected a 5-digit ZIP code" in result.stderr
+    path = "clinics.katy-pain-and-spine.locations.katy.address.postal_code"
+    assert f"{path}: expected a 5-digit ZIP code" in result.stderr
     assert ".yaml:" in result.stderr
 
 
@@ -246,17 +246,18 @@ def test_a_plugin_code_change_invalidates_the_caches(tmp_path: Path) -> None:
 # -- the registry, clinic by clinic ------------------------------------------------------------------------------
 
 SAMPLE = (ROOT / "clinics.yaml").read_text(encoding="utf-8")
+KATY = slice(SAMPLE.index("  katy-pain-and-spine:"), SAMPLE.index("  revitalize-medical-center:"))
+BELLEVUE = slice(SAMPLE.index("  bellevue-pain-and-wellness:"), KATY.start)
 SAMPLE_EDITS = {
     "a phone number": lambda text: text.replace('"+1-281-555-0100"', '"+1-281-555-0199"', 1),
-    "a service's summary": lambda text: text.replace("under\n      medical supervision", "under\n      close medical supervision", 1),
+    "a service's summary": lambda text: text.replace("under\n      medical supervision",
+                                                     "under\n      close medical supervision", 1),
     "a clinic removed": lambda text: text[: text.index("  texas-pain-intervention-clinic:")],
-    "a clinic added": lambda text: text + text[text.index("  katy-pain-and-spine:"): text.index("  revitalize-medical-center:")]
-    .replace("katy-pain-and-spine:", "katy-two:").replace("nimish-dave:", "nimish-dave-2:"),
-    "clinics reordered": lambda text: text[: text.index("  bellevue-pain-and-wellness:")]
-    + text[text.index("  katy-pain-and-spine:"): text.index("  revitalize-medical-center:")]
-    + text[text.index("  bellevue-pain-and-wellness:"): text.index("  katy-pain-and-spine:")]
-    + text[text.index("  revitalize-medical-center:"):],
-    "a comment between clinics": lambda text: text.replace("  katy-pain-and-spine:", "  # Katy\n  katy-pain-and-spine:", 1),
+    "a clinic added": lambda text: text + text[KATY].replace("katy-pain-and-spine:", "katy-two:")
+    .replace("nimish-dave:", "nimish-dave-2:"),
+    "clinics reordered": lambda text: text[: BELLEVUE.start] + text[KATY] + text[BELLEVUE] + text[KATY.stop:],
+    "a comment between clinics": lambda text: text.replace("  katy-pain-and-spine:",
+                                                           "  # Katy\n  katy-pain-and-spine:", 1),
 }
 
 
@@ -282,7 +283,7 @@ def test_registry_checked_clinic_by_clinic_equals_a_whole_file_parse(tmp_path: P
     SAMPLE.replace("services: [ketamine-infusion]", "services: [ketamine-infusions]", 1),  # an unknown reference
     SAMPLE.replace("  ketamine-infusion:\n", "  ketamine-infusion-therapy:\n", 1),  # a reference broken in the header
     SAMPLE.replace("decaria:", "nimish-dave:", 1),  # a physician slug used twice
-    SAMPLE + SAMPLE[SAMPLE.index("  katy-pain-and-spine:"): SAMPLE.index("  revitalize-medical-center:")],  # twice
+    SAMPLE + SAMPLE[KATY],  # a clinic twice
 ])
 def test_registry_with_a_problem_is_left_to_the_whole_file_parse(tmp_path: Path, text: str) -> None:
     assert cache.RegistryCache(tmp_path).load(SAMPLE.encode()) is not None
@@ -291,8 +292,8 @@ def test_registry_with_a_problem_is_left_to_the_whole_file_parse(tmp_path: Path,
 
 @pytest.mark.parametrize("text", [
     SAMPLE + "other: 1\n",  # a top-level key after the clinics
-    SAMPLE.replace("  katy-pain-and-spine:\n", "  katy-pain-and-spine: \n    # note\n", 1).replace(
-        "    name: Katy Pain and Spine", "    name: {a: 1,\n  b: c}", 1),  # a flow mapping continued at the clinics' indent
+    # a flow mapping continued at the clinics' indent
+    SAMPLE.replace("    name: Katy Pain and Spine", "    name: {a: 1,\n  b: c}", 1),
     SAMPLE.replace("clinics:\n", "clinics: # the clinics\n  ? odd\n", 1),
     "clinics: {}\n",
 ])
@@ -311,3 +312,22 @@ def test_split_keeps_every_byte() -> None:
     assert [slug for slug, _text in split.clinics] == ["bellevue-pain-and-wellness", "katy-pain-and-spine",
                                                       "revitalize-medical-center", "texas-pain-intervention-clinic"]
     assert split.header + "".join(text for _slug, text in split.clinics) == SAMPLE
+
+
+def test_pruning_the_page_cache_keeps_everything_the_build_used(tmp_path: Path) -> None:
+    store = cache.PageStore(tmp_path / "cache", tmp_path / "output", inputs=None)
+    store.save([(f"old-{n}", b"stale") for n in range(2000)])
+    store.save([("page-key", b"<html>"), ("kept-key", b"<html>")])
+    group = {"search/a.json": b"1", "search/b.json": b"2"}
+    store.save_group("search", "group-key", list(group), group.__getitem__)
+    store.rendered["index.html"] = "page-key"
+    store.kept["about/index.html"] = "kept-key"
+    store.keep_group("search", "group-key", ["search/a.json", "search/b.json"])
+    store.manifest = cache.Manifest(files={"index.html": ["page-key", 6, 0]})  # a tiny site
+    store.prune(batch=10_000, slack=0)
+    assert store.cached("page-key") == store.cached("kept-key") == b"<html>"
+    assert store.cached_group("search", "group-key") == ["search/a.json", "search/b.json"]
+    store.restore_group("group-key", ["search/a.json", "search/b.json"], tmp_path / "site")
+    assert (tmp_path / "site" / "search" / "b.json").read_bytes() == b"2"
+    assert store.cached("old-1") is None
+    store.close()

@@ -22,8 +22,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +32,17 @@ from urllib.parse import urlsplit
 from pelican import Pelican, signals
 from pelican.settings import read_settings
 
-from .cache import (VOLATILE_SETTINGS, Manifest, PageStore, code_digest, digest, mtime_of, reusing_writer,
-                    stable_repr, tree_digest)
+from .cache import (
+    VOLATILE_SETTINGS,
+    Manifest,
+    PageStore,
+    code_digest,
+    digest,
+    mtime_of,
+    reusing_writer,
+    stable_repr,
+    tree_digest,
+)
 from .settings import PluginSettings, read_plugin_settings
 
 logger = logging.getLogger(__name__)
@@ -82,6 +92,7 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
         else:
             staged = index_site(staging, output, store, staged_files(staging))
             publish(staging, output, store, staged)
+            store.prune()
     finally:
         logging.getLogger().removeHandler(counter)
         if store is not None:
@@ -92,18 +103,21 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
 # -- incremental builds ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class BuildInputs:
-    """Digests of everything a build reads. ``shared``: all but the registry and the content.
+    """Digests of everything a build reads: ``shared`` is all but the registry and the content.
 
-    Files are read in full (the registry included: hashing 30 MB takes 0.05 s), so
-    a checkout or a copy that only touches mtimes costs nothing.
+    Files are read in full (the registry too: hashing 30 MB takes 0.05 s), so a checkout
+    or a copy that only changes mtimes costs nothing.
     """
 
-    def __init__(self, shared: str, registry: str, content: str) -> None:
-        self.shared = shared
-        self.registry = registry
-        self.content = content
-        self.everything = digest(shared, registry, content)
+    shared: str
+    registry: str
+    content: str
+
+    @property
+    def everything(self) -> str:
+        return digest(self.shared, self.registry, self.content)
 
 
 def build_inputs(settings_file: Path, settings: dict[str, Any], plugin: PluginSettings, output: Path) -> BuildInputs:
@@ -153,17 +167,29 @@ def staged_files(staging: Path) -> list[str]:
     return sorted(found)
 
 
-def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> list[str]:
-    """Run Pagefind over the new site, unless no HTML page changed since it last did; meanwhile,
-    put the pages this build rendered into the cache. Returns the staged files, Pagefind's included.
+PAGEFIND_BODY = b"data-pagefind-body"
 
-    Pagefind reads a whole site, so the pages the output keeps are linked into the
+
+def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> list[str]:
+    """Run Pagefind over the new site, unless no page it indexes changed since it last ran;
+    meanwhile, put the pages this build rendered into the cache. Returns the staged files,
+    Pagefind's included.
+
+    Pagefind indexes the pages marked ``data-pagefind-body`` (every page when none is).
+    It reads a whole site, so the marked pages the output keeps are linked into the
     staging directory while it runs (a hard link copies nothing; the output is only read).
     """
-    pages = sorted({*(name for name in staged if name.endswith(".html")),
-                    *(name for name in store.kept if name.endswith(".html"))})
-    key = digest(code_digest(), *(part for name in pages
-                                  for part in (name, store.key_of(name) or digest((staging / name).read_bytes()))))
+    scanned = {name: scan(staging / name) for name in staged if name.endswith(".html")}  # name: digest, marked
+    previous = store.previous.indexed if store.previous else {}
+    store.indexed = {name: page_digest for name, (page_digest, marked) in scanned.items() if marked}
+    store.indexed.update((name, previous[name]) for name in store.kept if name in previous)
+    if store.indexed:
+        pages = sorted(store.indexed)
+        key = digest(code_digest(), *(part for name in pages for part in (name, store.indexed[name])))
+    else:  # no page marked: Pagefind indexes them all
+        pages = sorted({*scanned, *(name for name in store.kept if name.endswith(".html"))})
+        key = digest(code_digest(), *(part for name in pages
+                                      for part in (name, store.key_of(name) or scanned[name][0])))
     names = store.group_files("pagefind", key)
     if names is not None and all(store.output_holds(name, key) for name in names):
         store.keep_group("pagefind", key, names)
@@ -176,21 +202,31 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             os.link(output / name, staging / name)
         with ThreadPoolExecutor(1) as pool:  # Pagefind is another process: use the wait
-            indexing = pool.submit(build_search_index, staging)
+            indexing = pool.submit(build_search_index, staging, pagefind_glob(store.indexed))
             store.save_rendered(staging)
             indexing.result()
         for name in linked:
             (staging / name).unlink()
-        files = {f"pagefind/{name}": (staging / "pagefind" / name).read_bytes()
-                 for name in staged_files(staging / "pagefind")}
-        store.save_group("pagefind", key, files)
+        files = [f"pagefind/{name}" for name in staged_files(staging / "pagefind")]
+        store.save_group("pagefind", key, files, lambda name: (staging / name).read_bytes())
     else:
         store.save_rendered(staging)
-        for name, content in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(content)
+        store.restore_group(key, files, staging)
     store.record_group("pagefind", key, files)
     return sorted({*staged, *files})
+
+
+def scan(page: Path) -> tuple[str, bool]:
+    """A page's digest, and whether Pagefind indexes it."""
+    content = page.read_bytes()
+    return digest(content), PAGEFIND_BODY in content
+
+
+def pagefind_glob(indexed: Iterable[str]) -> str | None:
+    """A glob for the directories that hold marked pages, so that Pagefind need not read the
+    others (with 10,000 clinics, 60,000 pages). None, for every file, when no page is marked."""
+    tops = sorted({name.split("/", 1)[0] + ("/**/*.html" if "/" in name else "") for name in indexed})
+    return "{" + ",".join(tops) + "}" if tops else None
 
 
 def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) -> None:
@@ -210,6 +246,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) ->
         store.save_manifest(staged_files(output))
         return
     wanted = set(store.kept).union(staged)
+    strays = stray_files(output, previous)  # before we write: only other hands changed a directory by now
     touched = {""}
     for name in staged:
         src, dst = staging / name, output / name
@@ -222,7 +259,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) ->
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
         touched.update(parents(name))
-    for name in [*previous.files, *stray_files(output, previous)]:
+    for name in [*previous.files, *strays]:
         if name not in wanted and (output / name).is_file():
             (output / name).unlink()
             touched.update(parents(name))
@@ -265,11 +302,12 @@ UNUSED_PAGEFIND_FILES = ("pagefind-ui.js", "pagefind-ui.css", "pagefind-modular-
                          "pagefind-component-ui.js", "pagefind-component-ui.css", "pagefind-highlight.js")
 
 
-def build_search_index(site: Path) -> None:
+def build_search_index(site: Path, glob: str | None = None) -> None:
     """Index the finished site with Pagefind (into ``site/pagefind/``) for the search page.
 
     Pagefind is the binary the ``pagefind-bin`` wheel ships: it runs offline and reads
     only ``site``. Pages opt in with ``data-pagefind-body`` (see the templates).
+    ``glob`` narrows the files Pagefind reads (it reads every HTML file by default).
     """
     try:
         from pagefind_bin import get_executable
@@ -278,7 +316,8 @@ def build_search_index(site: Path) -> None:
     except (ImportError, FileNotFoundError) as error:
         raise BuildFailed("the site search index needs Pagefind, which is not installed: run `make setup` "
                           "(requirements.lock pins pagefind-bin)") from error
-    command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent"]
+    command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent",
+               *(["--glob", glob] if glob else [])]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:

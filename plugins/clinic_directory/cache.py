@@ -31,6 +31,7 @@ import gc
 import hashlib
 import importlib.metadata
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -402,19 +403,21 @@ class Manifest:
     the key is empty for files that were not made under a key (other generators' files).
     ``groups`` maps a group of files made together (search data, the Pagefind index)
     to its key. ``dirs`` holds every directory's mtime: only a directory whose mtime
-    changed can hold a file somebody else put there.
+    changed can hold a file somebody else put there. ``indexed`` holds a digest of each
+    page Pagefind indexes (those with ``data-pagefind-body``).
     """
 
     inputs: str = ""
     files: dict[str, list[Any]] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)
     dirs: dict[str, int] = field(default_factory=dict)  # directory -> mtime_ns: where a stray file would show
+    indexed: dict[str, str] = field(default_factory=dict)  # page site search indexes -> digest of its bytes
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
         try:
             stored = json.loads(path.read_bytes())
-            return cls(stored["inputs"], stored["files"], stored["groups"], stored["dirs"])
+            return cls(stored["inputs"], stored["files"], stored["groups"], stored["dirs"], stored["indexed"])
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -423,7 +426,8 @@ class Manifest:
 
     def save(self, path: Path) -> None:
         _write_atomically(path, json.dumps({"inputs": self.inputs, "files": self.files, "groups": self.groups,
-                                            "dirs": self.dirs}, separators=(",", ":")).encode("utf-8"))
+                                            "dirs": self.dirs, "indexed": self.indexed},
+                                           separators=(",", ":")).encode("utf-8"))
 
 
 def file_state(path: str | Path) -> tuple[int, int] | None:
@@ -463,6 +467,8 @@ class PageStore:
         self.rendered: dict[str, str] = {}
         self.grouped: dict[str, str] = {}  # files of groups of files made (or restored) together
         self.groups: dict[str, str] = {}
+        self.indexed: dict[str, str] = {}
+        self.manifest: Manifest | None = None  # this build's, once saved
         self._db: sqlite3.Connection | None = None
 
     def key_of(self, name: str) -> str:
@@ -502,9 +508,8 @@ class PageStore:
             self.db.executemany("INSERT OR REPLACE INTO pages (key, body) VALUES (?, ?)", items)
 
     def save_rendered(self, staging: Path) -> None:
-        """Put the pages this build rendered into the cache, and drop pages long unused."""
+        """Put the pages this build rendered into the cache."""
         self.save((key, (staging / name).read_bytes()) for name, key in self.rendered.items())
-        self.prune()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -516,23 +521,28 @@ class PageStore:
             raise
         self.db.execute("COMMIT")
 
-    def prune(self) -> None:
-        """Drop the cached pages this build did not use, once they outnumber the ones it did.
-
-        Until then the cache keeps earlier versions of pages (another branch, the
-        settings of ``make publish``), so switching back and forth stays cheap.
-        """
-        used = {*self.kept.values(), *self.restored.values(), *self.rendered.values(),
-                *(digest(key, name) for name, key in self.grouped.items()),
-                *(digest("group", group, key) for group, key in self.groups.items())}
-        (count,) = self.db.execute("SELECT count(*) FROM pages").fetchone()
-        if count <= 3 * len(used) + 1000:
+    def prune(self, batch: int = 5000, slack: int = 64 * 2**20) -> None:
+        """Drop up to ``batch`` cached pages this build did not use, when the cache holds over
+        three times as many bytes as the site. Until then it keeps earlier versions of pages
+        (another branch, the settings of ``make publish``). Freeing thousands of pages at
+        once would take seconds, so each build frees one batch."""
+        if self.manifest is None:
             return
+        site_bytes = sum(size for _key, size, _mtime in self.manifest.files.values())
+        page_size, page_count, free = (self.db.execute(f"PRAGMA {name}").fetchone()[0]
+                                       for name in ("page_size", "page_count", "freelist_count"))
+        if (page_count - free) * page_size <= 3 * site_bytes + slack:
+            return
+        group_keys = set(self.groups.values())
+        files = {**self.kept, **self.restored, **self.rendered, **self.grouped}
+        used = {digest(key, name) if key in group_keys else key for name, key in files.items()}
+        used.update(digest("group", group, key) for group, key in self.groups.items())
         with self._transaction():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY)")
             self.db.execute("DELETE FROM used")
             self.db.executemany("INSERT OR IGNORE INTO used VALUES (?)", ((key,) for key in used))
-            self.db.execute("DELETE FROM pages WHERE key NOT IN (SELECT key FROM used)")
+            self.db.execute("DELETE FROM pages WHERE rowid IN (SELECT rowid FROM pages "
+                            "WHERE key NOT IN (SELECT key FROM used) LIMIT ?)", (batch,))
 
     def close(self) -> None:
         if self._db is not None:
@@ -557,21 +567,30 @@ class PageStore:
             self.grouped[name] = key
         self.groups[group] = key
 
-    def cached_group(self, group: str, key: str) -> dict[str, bytes] | None:
+    def cached_group(self, group: str, key: str) -> list[str] | None:
+        """The files of a group cached under ``key``, if every one of them still is."""
         listing = self.cached(digest("group", group, key))
         if listing is None:
             return None
-        files = {}
-        for name in json.loads(listing):
-            body = self.cached(digest(key, name))
-            if body is None:
-                return None
-            files[name] = body
-        return files
+        names: list[str] = json.loads(listing)
+        rows = json.dumps([digest(key, name) for name in names])
+        (found,) = self.db.execute("SELECT count(*) FROM pages WHERE key IN (SELECT value FROM json_each(?))",
+                                   (rows,)).fetchone()
+        return names if found == len(names) else None
 
-    def save_group(self, group: str, key: str, files: Mapping[str, bytes]) -> None:
-        self.save([(digest("group", group, key), json.dumps(sorted(files)).encode("utf-8")),
-                   *((digest(key, name), content) for name, content in files.items())])
+    def restore_group(self, key: str, names: Iterable[str], into: Path) -> None:
+        """Write a cached group's files under ``into`` (one at a time: a Pagefind index is large)."""
+        for name in names:
+            body = self.cached(digest(key, name))
+            assert body is not None, "cached_group said it was complete"
+            path = into / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+
+    def save_group(self, group: str, key: str, names: list[str], read: Callable[[str], bytes]) -> None:
+        """Cache a group's files, ``read(name)`` giving each one's bytes (read as they are stored)."""
+        listing = (digest("group", group, key), json.dumps(sorted(names)).encode("utf-8"))
+        self.save(itertools.chain([listing], ((digest(key, name), read(name)) for name in names)))
 
     # -- the output directory
 
@@ -605,7 +624,8 @@ class PageStore:
         """Record the output: ``names`` are all its files; only directories in ``touched`` changed
         (all of them when None)."""
         previous = self.previous or Manifest()
-        manifest = Manifest(self.inputs.everything, groups=dict(self.groups))
+        manifest = Manifest(self.inputs.everything, groups=dict(self.groups),
+                            indexed=dict(sorted(self.indexed.items())))
         for name in names:
             key = self.key_of(name)
             if name in self.kept and name in previous.files:
@@ -614,24 +634,22 @@ class PageStore:
                 state = file_state(self._prefix + name)
                 if state is not None:
                     manifest.files[name] = [key, *state]
-        directories = {""} | {parent for name in manifest.files for parent in _parents(name)}
+        directories = {""}
+        for parent in {name.rpartition("/")[0] for name in manifest.files}:
+            while parent not in directories:
+                directories.add(parent)
+                parent = parent.rpartition("/")[0]
         for directory in sorted(directories):
             if touched is not None and directory not in touched and directory in previous.dirs:
                 manifest.dirs[directory] = previous.dirs[directory]
             elif (mtime := mtime_of(self.output / directory)) is not None:
                 manifest.dirs[directory] = mtime
         manifest.save(self.manifest_path)
+        self.manifest = manifest
         # One manifest per output directory ever built (tests build into temporary ones): keep the recent.
         manifests = sorted(self.manifest_path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in manifests[self.KEEP_MANIFESTS:]:
             stale.unlink(missing_ok=True)
-
-
-def _parents(name: str) -> Iterator[str]:
-    """``a/b/c.html`` -> ``a/b``, ``a`` (the root, "", is not included)."""
-    while "/" in name:
-        name = name.rsplit("/", 1)[0]
-        yield name
 
 
 def reusing_writer(store: PageStore) -> type:
@@ -669,14 +687,17 @@ def reusing_writer(store: PageStore) -> type:
             if names is not None and all(store.output_holds(name, key) for name in names):
                 store.keep_group(group, key, names)
                 return
-            files = store.cached_group(group, key)
-            if files is None:
+            names = store.cached_group(group, key)
+            if names is None:
                 files = {f"{directory}/{relative}": content for relative, content in make().items()}
-                store.save_group(group, key, files)
-            for name, content in files.items():
-                path = Path(sanitised_join(self.output_path, name))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
-            store.record_group(group, key, files)
+                for name, content in files.items():
+                    path = Path(sanitised_join(self.output_path, name))
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(content)
+                names = sorted(files)
+                store.save_group(group, key, names, files.__getitem__)
+            else:
+                store.restore_group(key, names, Path(self.output_path))
+            store.record_group(group, key, names)
 
     return ReusingWriter

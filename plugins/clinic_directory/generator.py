@@ -7,13 +7,8 @@ Pages go through Pelican's writer and the theme's templates, so ``SITEURL``,
 from __future__ import annotations
 
 import functools
-import gc
 import logging
-import os
 import posixpath
-import signal
-import sys
-import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +17,10 @@ from pelican.generators import Generator
 from pelican.utils import sanitised_join
 
 from . import articles, geo, jsonld, search_index
-from .build import BuildFailed
 from .cache import PageKeys, RegistryCache, digest, stable_repr
 from .geocode import load_geocoded_registry
 from .model import Registry
+from .parallel import render_pages
 from .progress import Progress
 from .settings import read_plugin_settings
 from .urls import safe_href
@@ -42,65 +37,6 @@ def add_template_helpers(generator: Any) -> None:
 
 class Deferred(functools.partial):  # type: ignore[type-arg]
     """A page argument computed only if the page has to be rendered (not when it is reused)."""
-
-
-def render_pages(pages: list[tuple[str, str, str, dict[str, Any]]], render: Callable[[Any], None],
-                 progress: Progress) -> None:
-    """Render every page; with a second CPU, a forked process renders every other one.
-
-    A cold build of 10,000 clinics renders some 60,000 pages, nearly all of its time in
-    Jinja, so two processes take about half as long. The child writes its pages and exits
-    (``os._exit``: nothing of the parent's clean-up may run in it); an error in it, raised
-    or logged, fails the build like one in the parent.
-    """
-    names = [page[0] for page in pages]
-    if len(pages) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or \
-            len(set(names)) != len(names):  # a page written twice: let Pelican's writer refuse it
-        for page in pages:
-            render(page)
-        return
-    mine, theirs = pages[0::2], pages[1::2]
-    gc.freeze()  # objects made so far stay out of the collector's way: fewer pages copied after the fork
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        errors = ErrorFlag()
-        logging.getLogger().addHandler(errors)
-        progress.enabled = False
-        status = 1
-        try:
-            for page in theirs:
-                render(page)
-            status = 1 if errors.raised else 0
-        except BaseException:  # noqa: BLE001 - reported, then the child exits with an error status
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-    try:
-        for page in mine:
-            render(page)
-    except BaseException:
-        os.kill(child, signal.SIGKILL)
-        raise
-    finally:
-        _pid, status = os.waitpid(child, 0)
-        gc.unfreeze()
-    if status != 0:
-        raise BuildFailed(f"the process rendering {len(theirs):,} of the pages failed (its error is above)")
-    progress.step(len(theirs))
-
-
-PARALLEL_FROM = 500  # pages; below this, starting a process is not worth it
-
-
-class ErrorFlag(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.raised = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.raised = True
 
 
 class ClinicDirectoryGenerator(Generator):
@@ -178,8 +114,8 @@ class ClinicDirectoryGenerator(Generator):
         site_url = self.settings.get("SITEURL", "")
         self.page_keys = self._keys_for(writer)
         digests = self.registry_cache.clinic_digests if self.page_keys is not None else {}
-        self.progress = Progress("Pages", sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
-                                 + len(registry.services) + len(registry.conditions) + 10)
+        pages = sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
+        self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
         for clinic in registry.clinics_sorted():
             # A clinic's pages are made from that clinic's entry alone (and the shared inputs).
@@ -202,8 +138,8 @@ class ClinicDirectoryGenerator(Generator):
             self._write(writer, save_as, "entries.html", url, kind=kind,
                         entries=sorted(entries.values(), key=lambda e: e.name.casefold()))
         url, save_as = self.plugin.urls.for_kind("states")
-        self._write(writer, save_as, "states.html", url, groups=registry.by_state())
-        self._write(writer, "index.html", "home.html", "", groups=registry.by_state())
+        self._write(writer, save_as, "states.html", url, groups=Deferred(registry.by_state))
+        self._write(writer, "index.html", "home.html", "", groups=Deferred(registry.by_state))
         # The 404 page is served at any depth, so its links must not be relative.
         root = "" if self.settings["RELATIVE_URLS"] else self.settings.get("SITEURL", "")
         self._write(writer, "404.html", "404.html", "404.html", root_url=root)
@@ -220,7 +156,7 @@ class ClinicDirectoryGenerator(Generator):
 
         url, save_as = self.plugin.urls.for_kind("find")
         data_dir = posixpath.join(posixpath.dirname(save_as), "data")
-        self._write(writer, save_as, "find.html", url, groups=self.registry.by_state(),
+        self._write(writer, save_as, "find.html", url, groups=Deferred(self.registry.by_state),
                     search_data_url=f"{data_dir}/", **search_index.page_context(self.registry))
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
         self._write_files(writer, "lookup", data_dir, "zip table", lambda: geo.lookup_files(zipcodes.list_all()))

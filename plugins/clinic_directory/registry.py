@@ -15,8 +15,9 @@ from .validate import validate_registry
 def check_registry(path: Path, max_bytes: int, label: str | None = None) -> tuple[dict | None, list[Problem]]:
     """Plain validated data and every problem found (the data is None when unusable)."""
     label = label or str(path)
+    what = "registry (a mapping with schema, services, conditions, clinics)"
     with paused_gc():
-        source = read_yaml(path, label, max_bytes, what="registry (a mapping with schema, services, conditions, clinics)")
+        source = read_yaml(path, label, max_bytes, what=what)
         if source.root is None:
             return None, list(source.problems)
         data, problems = validate_registry(label, source.root)
