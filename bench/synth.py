@@ -6,7 +6,7 @@ sharing a 3-digit prefix) and 1-4 physicians with bios of a realistic length.
 Coordinates are the centroids of real US ZIP codes from the ``zipcodes`` package.
 The same seed always gives the same bytes, so a benchmark can be repeated and compared.
 
-    python bench/synth.py --clinics 10000 --seed 1 --output /tmp/clinics-10000.yaml
+    python bench/synth.py --clinics 10000 --seed 1 --output clinics-10000.yaml
 """
 
 from __future__ import annotations
