@@ -284,6 +284,7 @@ def test_registry_checked_clinic_by_clinic_equals_a_whole_file_parse(tmp_path: P
     SAMPLE.replace("  ketamine-infusion:\n", "  ketamine-infusion-therapy:\n", 1),  # a reference broken in the header
     SAMPLE.replace("decaria:", "nimish-dave:", 1),  # a physician slug used twice
     SAMPLE + SAMPLE[KATY],  # a clinic twice
+    SAMPLE + SAMPLE[KATY].replace("name: Katy Pain and Spine", "name: Katy Two", 1),  # a slug twice
 ])
 def test_registry_with_a_problem_is_left_to_the_whole_file_parse(tmp_path: Path, text: str) -> None:
     assert cache.RegistryCache(tmp_path).load(SAMPLE.encode()) is not None

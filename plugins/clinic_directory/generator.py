@@ -7,6 +7,7 @@ Pages go through Pelican's writer and the theme's templates, so ``SITEURL``,
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import posixpath
 from collections.abc import Callable, Mapping
@@ -50,6 +51,9 @@ class ClinicDirectoryGenerator(Generator):
         # Coordinates from the registry's geo, else from the committed geocode cache: never the network.
         self.registry_cache = RegistryCache(plugin.cache)
         self.registry = load_geocoded_registry(plugin, label=str(plugin.registry), registry_cache=self.registry_cache)
+        # The registry lives as long as the build: keep its millions of objects out of every later
+        # collection of the cyclic garbage collector (each one would scan them all).
+        gc.freeze()
         logger.info("Registry %s: %d clinics, %d locations, %d physicians", plugin.registry,
                     len(self.registry.clinics), sum(len(c.locations) for c in self.registry.clinics.values()),
                     len(self.registry.physicians))

@@ -198,7 +198,11 @@ class Registry:
         return self.clinics[item.clinic_slug]
 
     def clinics_sorted(self) -> list[Clinic]:
-        return sorted(self.clinics.values(), key=lambda c: (c.name.casefold(), c.slug))
+        return list(self._by_name)
+
+    @functools.cached_property
+    def _by_name(self) -> tuple[Clinic, ...]:
+        return tuple(sorted(self.clinics.values(), key=lambda c: (c.name.casefold(), c.slug)))
 
     def by_state(self) -> list[StateGroup]:
         """Every location grouped by state (states by name, then clinics by name)."""

@@ -34,7 +34,7 @@ def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: 
             render(page)
         return
     mine, theirs = pages[0::2], pages[1::2]
-    gc.freeze()  # the objects made so far stay put: fewer memory pages copied after the fork
+    gc.freeze()  # the objects made so far stay put, and the child copies fewer memory pages
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         _render_and_exit(theirs, render, progress)
@@ -46,7 +46,6 @@ def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: 
         raise
     finally:
         _pid, status = os.waitpid(child, 0)
-        gc.unfreeze()
     if status != 0:
         raise BuildFailed(f"the process rendering {len(theirs):,} of the pages failed (its error is above)")
     progress.step(len(theirs))
