@@ -129,8 +129,8 @@ def remove(*paths: Path) -> None:
 class Workspace:
     """One size's files: the registry, a content copy, the naive project, our output and cache."""
 
-    def __init__(self, work: Path, clinics: int, seed: int, scoped_search: bool = False) -> None:
-        self.dir = work / f"{clinics}{'-scoped' if scoped_search else ''}"
+    def __init__(self, work: Path, clinics: int, seed: int) -> None:
+        self.dir = work / str(clinics)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.clinics = clinics
         self.registry = self.dir / "clinics.yaml"
@@ -149,8 +149,6 @@ class Workspace:
         remove(self.content)
         shutil.copytree(ROOT / "content", self.content)
         self.settings = ROOT / "pelicanconf.py"
-        if scoped_search:
-            self.settings = scoped_search_settings(self.dir)
         self.original = self.registry.read_text(encoding="utf-8")
         self.article = sorted((self.content / "articles").glob("*.md"))[0]
         self.article_text = self.article.read_text(encoding="utf-8")
@@ -180,33 +178,14 @@ class Workspace:
         self.article.write_text(self.article_text, encoding="utf-8")
 
 
-SCOPED_TEMPLATES = ("clinic.html", "location.html", "physician.html")
-
-
-def scoped_search_settings(directory: Path) -> Path:
-    """Settings for a variant whose site search (Pagefind) leaves out the clinic, location and
-    physician pages (they are found with /find/), to show what indexing them costs."""
-    theme = directory / "theme"
-    remove(theme)
-    shutil.copytree(ROOT / "theme", theme)
-    for name in SCOPED_TEMPLATES:
-        template = theme / "templates" / name
-        template.write_text(template.read_text(encoding="utf-8").replace(" data-pagefind-body", ""), encoding="utf-8")
-    settings = directory / "scopedconf.py"
-    settings.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom pelicanconf import *  # noqa\n"
-                        f"THEME = {str(theme)!r}\nPATH = {str(ROOT / 'content')!r}\n"
-                        f"PLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n")
-    return settings
-
-
 def _plain(registry: dict[str, Any]) -> dict[str, Any]:
     """The generated registry as the validator's plain data would be (dates as text)."""
     return json.loads(json.dumps(registry, default=str))
 
 
-def run_size(work: Path, clinics: int, runs: int, seed: int, scoped_search: bool) -> SizeResult:
-    print(f"\n{clinics:,} clinics{' (site search without clinic pages)' if scoped_search else ''}", flush=True)
-    space = Workspace(work, clinics, seed, scoped_search)
+def run_size(work: Path, clinics: int, runs: int, seed: int) -> SizeResult:
+    print(f"\n{clinics:,} clinics", flush=True)
+    space = Workspace(work, clinics, seed)
     result = SizeResult(clinics, space.registry.stat().st_size, {name: [] for name in SCENARIOS})
     for number in range(1, runs + 1):
         print(f"  run {number} of {runs}:", end="", flush=True)
@@ -372,22 +351,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "bench-results" / "work",
                         help="where registries, outputs and caches go (several GB at 10,000 clinics)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench-results")
-    parser.add_argument("--scoped-search", action="store_true",
-                        help="a variant: Pagefind indexes articles, treatments and conditions, not clinic pages")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     started = dt.datetime.now(dt.UTC)
     host = machine()
     print(f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory']}, {host['filesystem']}; "
           f"load {host['load_average'][0]:.1f}", flush=True)
-    results = [run_size(args.work, size, args.runs, args.seed, args.scoped_search) for size in sizes]
+    results = [run_size(args.work, size, args.runs, args.seed) for size in sizes]
     host["load_average_after"] = os.getloadavg()
     report = table(results)
     args.results.mkdir(parents=True, exist_ok=True)
-    name = "results-scoped-search" if args.scoped_search else "results"
+    name = "results"
     (args.results / f"{name}.json").write_text(json.dumps({
         "started": started.isoformat(timespec="seconds"), "machine": host, "runs": args.runs, "seed": args.seed,
-        "scoped_search": args.scoped_search,
         "sizes": [{"clinics": r.clinics, "registry_bytes": r.registry_bytes,
                    "runs": {name: [vars(run) for run in runs] for name, runs in r.runs.items()},
                    "output_files": r.output_files, "output_bytes": r.output_bytes,

@@ -17,7 +17,7 @@ from typing import Any
 from pelican.generators import Generator
 from pelican.utils import sanitised_join
 
-from . import articles, geo, jsonld, search_index
+from . import articles, directory_search, geo, jsonld, search_index
 from .cache import PageKeys, RegistryCache, digest, stable_repr
 from .geocode import load_geocoded_registry
 from .model import Registry
@@ -61,6 +61,10 @@ class ClinicDirectoryGenerator(Generator):
         self.context["registry"] = self.registry
         self.context["directory_urls"] = {kind: url for kind, (url, _) in plugin.urls.patterns.items()}
         self.context["stale_after_days"] = plugin.stale_after_days
+        # The clinic and physician index sits beside the site search page.
+        self.directory_search_dir = posixpath.join(posixpath.dirname(self.settings.get("SEARCH_SAVE_AS", "")
+                                                                     or "search/index.html"), "directory")
+        self.context["directory_search_url"] = f"{self.directory_search_dir}/"
         # Articles were read by Pelican's ArticlesGenerator, which runs first: check their
         # metadata against the registry (raises InvalidInput) and link them to entries.
         self.article_index = articles.build_index(self, self.registry)
@@ -151,6 +155,10 @@ class ClinicDirectoryGenerator(Generator):
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers")
         self._write_find(writer)
+        # Site search: Pagefind reads the education pages after the build; clinics and physicians
+        # are in an index of their own, made from the registry (directory_search.py).
+        self._write_files(writer, "directory", self.directory_search_dir, None,
+                          lambda: directory_search.build_directory_index(self.registry))
         render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
         self.progress.done()
 
