@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from clinic_directory import build as build_module
 from clinic_directory import cache
 from clinic_directory.build import BuildInputs, build_inputs
@@ -81,6 +82,8 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
     article = sorted((project.content / "articles").glob("*.md"))[0]
     edits = {
         "a clinic": lambda: edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"'),
+        "a clinic's name, as lists show it": lambda: edit(project.registry, "name: Katy Pain and Spine\n",
+                                                         "name: Katy Pain and Spine Center\n"),
         "an article": lambda: article.write_text(article.read_text() + "\nA sentence added by the test.\n"),
         "a template": lambda: edit(project.theme / "templates" / "base.html", "</footer>",
                                    "<p>Footer note added by the test.</p></footer>"),
@@ -100,6 +103,31 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
         rewritten = sorted(name for name in after
                            if before.get(name) == after[name] and before_mtimes[name] != now[name])
         assert not rewritten, f"after editing {what}, unchanged files were rewritten: {rewritten[:5]}"
+
+
+def rendered(result: subprocess.CompletedProcess[str]) -> set[str]:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("DEBUG: Rendering:")]
+    assert len(lines) == 1, result.stderr
+    return set(lines[0].split()[2:])
+
+
+def test_a_phone_edit_renders_only_that_clinics_pages(tmp_path: Path) -> None:
+    """Pages that list every clinic are keyed by what they print, which a phone number is not."""
+    project = Project(tmp_path)
+    project.build()
+    edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"')
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache), "--verbose"])
+    assert result.returncode == 0, result.stderr
+    katy = {name for name in tree(project.output) if name.startswith("clinics/katy-pain-and-spine/")}
+    physicians = yaml.safe_load(project.registry.read_text())["clinics"]["katy-pain-and-spine"]["physicians"]
+    katy |= {f"physicians/{slug}/index.html" for slug in physicians}
+    assert rendered(result) == katy
+    # A change that lists show (a clinic's name) re-renders the pages that list it, too.
+    edit(project.registry, "name: Katy Pain and Spine\n", "name: Katy Pain and Spine Center\n")
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache), "--verbose"])
+    assert {"clinics/index.html", "treatments/ketamine-infusion/index.html"} <= rendered(result) - katy
 
 
 def test_rebuild_with_nothing_changed_writes_nothing(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--cache", default=None,
                        help="cache directory (default: the CLINIC_DIRECTORY_CACHE setting); '' turns caching off")
     build.add_argument("--quiet", action="store_true")
+    build.add_argument("--verbose", action="store_true", help="also list the pages rendered")
 
     validate = commands.add_parser("validate", help="check a registry; print every problem")
     validate.add_argument("registry", type=Path)
@@ -64,7 +65,8 @@ def run_validate(path: Path) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s: %(message)s")
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     overrides: dict[str, str] = {}
     if args.registry:
         overrides["CLINIC_DIRECTORY_REGISTRY"] = str(args.registry)

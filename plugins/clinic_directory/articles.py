@@ -130,6 +130,16 @@ class ArticleMeta:
         return (*self.treatments, *self.conditions)
 
 
+@dataclass(frozen=True)
+class RelatedArticle:
+    """An article as a treatment or condition page links to it (only what that page prints)."""
+
+    slug: str
+    url: str
+    title: str
+    summary: str
+
+
 @dataclass
 class ArticleIndex:
     """What the templates read: checked metadata per article and articles per registry entry."""
@@ -138,8 +148,10 @@ class ArticleIndex:
     by_entry: dict[str, list[Any]] = field(default_factory=dict)  # "service/slug" -> Pelican articles
     jsonld: dict[str, dict[str, Any]] = field(default_factory=dict)  # source path -> JSON-LD
 
-    def for_entry(self, entry: Entry) -> list[Any]:
-        return self.by_entry.get(entry_key(entry), [])
+    def for_entry(self, entry: Entry) -> list[RelatedArticle]:
+        return [RelatedArticle(self.meta[article.source_path].slug, article.url, article.title,
+                               self.meta[article.source_path].summary)
+                for article in self.by_entry.get(entry_key(entry), [])]
 
 
 def entry_key(entry: Entry) -> str:

@@ -119,7 +119,3 @@ def index_files(docs: Iterable[Document]) -> dict[str, bytes]:
     files["index.json"] = compact_json({"version": INDEX_VERSION, "docs": len(rows), "block": DOCS_PER_FILE,
                                         "shards": sorted(shards)})
     return files
-
-
-def build_directory_index(registry: Registry) -> dict[str, bytes]:
-    return index_files(documents(registry))

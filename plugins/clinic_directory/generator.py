@@ -20,7 +20,7 @@ from pelican.utils import sanitised_join
 from . import articles, directory_search, geo, jsonld, search_index
 from .cache import PageKeys, RegistryCache, digest, stable_repr
 from .geocode import load_geocoded_registry
-from .model import Registry
+from .model import ListedClinic, Registry, StateCount
 from .parallel import render_pages
 from .progress import Progress
 from .settings import read_plugin_settings
@@ -34,6 +34,12 @@ def add_template_helpers(generator: Any) -> None:
     env = getattr(generator, "env", None)
     if env is not None:
         env.filters["safe_href"] = safe_href
+
+
+def listed(page: Mapping[str, Any]) -> str:
+    """The digest of a page's keyword arguments, when they are plain records (frozen dataclasses,
+    tuples, lists, strings, numbers), whose ``repr`` is the same in every process."""
+    return digest(repr(sorted(page.items())))
 
 
 class Deferred(functools.partial):  # type: ignore[type-arg]
@@ -115,7 +121,9 @@ class ClinicDirectoryGenerator(Generator):
         data = self.registry_cache.data
         assert data is not None
         shared = digest(store.inputs.shared, stable_repr(data["services"]), stable_repr(data["conditions"]))
-        return PageKeys(self.env, self.context, shared, {"registry": store.inputs.registry}, store.inputs.everything)
+        # Pelican's articles are made from the content (and the settings and code: in every key).
+        tokens = {"registry": store.inputs.registry, "articles": store.inputs.content}
+        return PageKeys(self.env, self.context, shared, tokens, store.inputs.everything)
 
     def generate_output(self, writer: Any) -> None:
         registry = self.registry
@@ -138,27 +146,40 @@ class ClinicDirectoryGenerator(Generator):
                 self._write(writer, physician.save_as, "physician.html", physician.url, inputs,
                             physician=physician, clinic=clinic,
                             jsonld=Deferred(jsonld.physician_graph, physician, registry, site_url))
+        # Pages that list many clinics are given only what they print (model.Listed, ListedClinic,
+        # StateCount), and keyed by exactly that: an edit that changes none of it re-renders none of them.
         for entry in [*registry.services.values(), *registry.conditions.values()]:
-            self._write(writer, entry.save_as, "entry.html", entry.url, entry=entry, clinics=registry.offering(entry),
-                        related_articles=self.article_index.for_entry(entry))
+            page = {"entry": entry, "clinics": [ListedClinic.of(clinic) for clinic in registry.offering(entry)],
+                    "related_articles": self.article_index.for_entry(entry)}
+            self._write(writer, entry.save_as, "entry.html", entry.url, listed(page), **page)
         for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
             url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
-            self._write(writer, save_as, "entries.html", url, kind=kind,
-                        entries=sorted(entries.values(), key=lambda e: e.name.casefold()))
+            page = {"kind": kind, "entries": [(entry, len(registry.offering(entry)))  # with its clinic count
+                                              for entry in sorted(entries.values(), key=lambda e: e.name.casefold())]}
+            self._write(writer, save_as, "entries.html", url, listed(page), **page)
+        groups = registry.by_state()
         url, save_as = self.plugin.urls.for_kind("states")
-        self._write(writer, save_as, "states.html", url, groups=Deferred(registry.by_state))
-        self._write(writer, "index.html", "home.html", "", groups=Deferred(registry.by_state))
+        self._write(writer, save_as, "states.html", url, listed({"groups": groups}), groups=groups)
+        self.state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
+        # Sorted as Jinja's sort filter would (ignoring case), which the home page once used.
+        entries = {name: sorted(values.values(), key=lambda e: e.name.lower())
+                   for name, values in (("services", registry.services), ("conditions", registry.conditions))}
+        page = {"state_counts": self.state_counts, **entries}
+        self._write(writer, "index.html", "home.html", "", listed(page), **page)
         # The 404 page is served at any depth, so its links must not be relative.
         root = "" if self.settings["RELATIVE_URLS"] else self.settings.get("SITEURL", "")
-        self._write(writer, "404.html", "404.html", "404.html", root_url=root)
-        self._write(writer, "robots.txt", "robots.txt", "robots.txt")
+        self._write(writer, "404.html", "404.html", "404.html", listed({"root_url": root}), root_url=root)
+        self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
-        self._write(writer, "_headers", "_headers", "_headers")
+        self._write(writer, "_headers", "_headers", "_headers", listed({}))
         self._write_find(writer)
         # Site search: Pagefind reads the education pages after the build; clinics and physicians
         # are in an index of their own, made from the registry (directory_search.py).
-        self._write_files(writer, "directory", self.directory_search_dir, None,
-                          lambda: directory_search.build_directory_index(self.registry))
+        documents = directory_search.documents(self.registry)
+        self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
+                          lambda: directory_search.index_files(documents))
+        logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
+        logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
         render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
         self.progress.done()
 
@@ -168,8 +189,9 @@ class ClinicDirectoryGenerator(Generator):
 
         url, save_as = self.plugin.urls.for_kind("find")
         data_dir = posixpath.join(posixpath.dirname(save_as), "data")
-        self._write(writer, save_as, "find.html", url, groups=Deferred(self.registry.by_state),
-                    search_data_url=f"{data_dir}/", **search_index.page_context(self.registry))
+        page = {"state_counts": self.state_counts, "search_data_url": f"{data_dir}/",
+                **search_index.page_context(self.registry)}
+        self._write(writer, save_as, "find.html", url, listed(page), **page)
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
         self._write_files(writer, "lookup", data_dir, "zip table", lambda: geo.lookup_files(zipcodes.list_all()))
         self._write_files(writer, "locations", data_dir, None, lambda: search_index.build_search_index(self.registry))

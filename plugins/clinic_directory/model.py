@@ -178,10 +178,43 @@ class Clinic:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """A location as the lists of every location show it. Those pages are given only these
+    fields, so their keys (cache.py) cover just what they print: a phone edit re-renders none."""
+
+    clinic_name: str
+    url: str  # the location's page
+    city: str
+    location_name: str  # "" when it is its clinic's only location
+
+
+@dataclass(frozen=True)
+class ListedClinic:
+    """A clinic as the treatment and condition pages list it (see ``Listed``)."""
+
+    slug: str
+    name: str
+    url: str
+    places: tuple[str, ...]  # "City, ST" of each location, in the registry's order
+
+    @classmethod
+    def of(cls, clinic: Clinic) -> ListedClinic:
+        return cls(clinic.slug, clinic.name, clinic.url,
+                   tuple(f"{loc.address.city}, {loc.address.state}" for loc in clinic.locations))
+
+
+@dataclass(frozen=True)
+class StateCount:
+    code: str
+    name: str
+    count: int  # locations
+
+
+@dataclass(frozen=True)
 class StateGroup:
     code: str
     name: str
-    locations: tuple[tuple[Clinic, Location], ...]
+    locations: tuple[Listed, ...]
 
 
 @dataclass(frozen=True)
@@ -210,8 +243,11 @@ class Registry:
         for clinic in self.clinics_sorted():
             for location in clinic.locations:
                 groups.setdefault(location.address.state, []).append((clinic, location))
-        return [StateGroup(code, US_STATES[code], tuple(sorted(pairs, key=lambda p: (
-                    p[1].address.city.casefold(), p[0].name.casefold(), p[1].slug))))
+        return [StateGroup(code, US_STATES[code], tuple(
+                    Listed(clinic.name, location.page_url, location.address.city,
+                           location.name if len(clinic.locations) > 1 else "")
+                    for clinic, location in sorted(pairs, key=lambda p: (
+                        p[1].address.city.casefold(), p[0].name.casefold(), p[1].slug))))
                 for code, pairs in sorted(groups.items(), key=lambda item: US_STATES[item[0]])]
 
     def offering(self, entry: Entry) -> list[Clinic]:
