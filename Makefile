@@ -78,7 +78,7 @@ audit: $(STAMP) browser $(NODE_STAMP)
 	$(PY) tests/lighthouse_audit.py --min-score 95
 
 # Synthetic registries of 1,000 and 10,000 clinics, built in every scenario next to a naive Pelican
-# site; medians and ratios to bench-results/ (README, "Performance"). Takes about half an hour.
+# site; medians and ratios to bench-results/ (README, "Performance"). Takes about twenty minutes.
 # BENCH_ARGS="--sizes 1000 --runs 3" for a quick look.
 bench: $(STAMP) browser
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -148,10 +148,15 @@ class ClinicDirectoryGenerator(Generator):
                             jsonld=Deferred(jsonld.physician_graph, physician, registry, site_url))
         # Pages that list many clinics are given only what they print (model.Listed, ListedClinic,
         # StateCount), and keyed by exactly that: an edit that changes none of it re-renders none of them.
+        # (A clinic is listed on many entry pages: its record and that record's repr are made once.)
+        listed_clinics = {slug: ListedClinic.of(clinic) for slug, clinic in registry.clinics.items()}
+        listed_reprs = {slug: repr(record) for slug, record in listed_clinics.items()}
         for entry in [*registry.services.values(), *registry.conditions.values()]:
-            page = {"entry": entry, "clinics": [ListedClinic.of(clinic) for clinic in registry.offering(entry)],
+            offering = registry.offering(entry)
+            page = {"entry": entry, "clinics": [listed_clinics[clinic.slug] for clinic in offering],
                     "related_articles": self.article_index.for_entry(entry)}
-            self._write(writer, entry.save_as, "entry.html", entry.url, listed(page), **page)
+            inputs = digest(repr(entry), repr(page["related_articles"]), *(listed_reprs[c.slug] for c in offering))
+            self._write(writer, entry.save_as, "entry.html", entry.url, inputs, **page)
         for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
             url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
             page = {"kind": kind, "entries": [(entry, len(registry.offering(entry)))  # with its clinic count
