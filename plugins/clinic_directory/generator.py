@@ -165,11 +165,11 @@ class ClinicDirectoryGenerator(Generator):
         groups = registry.by_state()
         url, save_as = self.plugin.urls.for_kind("states")
         self._write(writer, save_as, "states.html", url, listed({"groups": groups}), groups=groups)
-        self.state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
+        state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
         # Sorted as Jinja's sort filter would (ignoring case), which the home page once used.
         entries = {name: sorted(values.values(), key=lambda e: e.name.lower())
                    for name, values in (("services", registry.services), ("conditions", registry.conditions))}
-        page = {"state_counts": self.state_counts, **entries}
+        page = {"state_counts": state_counts, **entries}
         self._write(writer, "index.html", "home.html", "", listed(page), **page)
         # The 404 page is served at any depth, so its links must not be relative.
         root = "" if self.settings["RELATIVE_URLS"] else self.settings.get("SITEURL", "")
@@ -177,7 +177,7 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers", listed({}))
-        self._write_find(writer)
+        self._write_find(writer, state_counts)
         # Site search: Pagefind reads the education pages after the build; clinics and physicians
         # are in an index of their own, made from the registry (directory_search.py).
         documents = directory_search.documents(self.registry)
@@ -188,13 +188,13 @@ class ClinicDirectoryGenerator(Generator):
         render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
         self.progress.done()
 
-    def _write_find(self, writer: Any) -> None:
+    def _write_find(self, writer: Any, state_counts: list[StateCount]) -> None:
         """The search page, and beside it the data it searches: lookup shards and the location index."""
         import zipcodes  # the ZIP and city table; read here, in the build, not on import
 
         url, save_as = self.plugin.urls.for_kind("find")
         data_dir = posixpath.join(posixpath.dirname(save_as), "data")
-        page = {"state_counts": self.state_counts, "search_data_url": f"{data_dir}/",
+        page = {"state_counts": state_counts, "search_data_url": f"{data_dir}/",
                 **search_index.page_context(self.registry)}
         self._write(writer, save_as, "find.html", url, listed(page), **page)
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
