@@ -347,8 +347,11 @@ def test_pruning_the_page_cache_keeps_everything_the_build_used(tmp_path: Path) 
     store = cache.PageStore(tmp_path / "cache", tmp_path / "output", inputs=None)
     store.save([(f"old-{n}", b"stale") for n in range(2000)])
     store.save([("page-key", b"<html>"), ("kept-key", b"<html>")])
-    group = {"search/a.json": b"1", "search/b.json": b"2"}
-    store.save_group("search", "group-key", list(group), group.__getitem__)
+    made = tmp_path / "made"
+    (made / "search").mkdir(parents=True)
+    (made / "search" / "a.json").write_bytes(b"1")
+    (made / "search" / "b.json").write_bytes(b"2")
+    store.save_group("search", "group-key", ["search/a.json", "search/b.json"], made)
     store.rendered["index.html"] = "page-key"
     store.kept["about/index.html"] = "kept-key"
     store.keep_group("search", "group-key", ["search/a.json", "search/b.json"])
@@ -359,4 +362,18 @@ def test_pruning_the_page_cache_keeps_everything_the_build_used(tmp_path: Path) 
     store.restore_group("group-key", ["search/a.json", "search/b.json"], tmp_path / "site")
     assert (tmp_path / "site" / "search" / "b.json").read_bytes() == b"2"
     assert store.cached("old-1") is None
+    assert not Path(store._file("old-1")).exists()
+    store.close()
+
+
+def test_a_cached_page_changed_in_place_is_not_used(tmp_path: Path) -> None:
+    """The output shares its files with the page cache (hard links): a page edited in place
+    in the output changes the cached one too, which must then count as missing."""
+    store = cache.PageStore(tmp_path / "cache", tmp_path / "output", inputs=None)
+    store.save([("page-key", b"<html>made</html>")])
+    assert store.restore("page-key", str(tmp_path / "site" / "index.html")) is not None
+    with open(tmp_path / "site" / "index.html", "r+b") as page:  # in place, as an editor might
+        page.write(b"<html>EDITED</html>")
+    assert store.cached("page-key") is None
+    assert store.restore("page-key", str(tmp_path / "again" / "index.html")) is None
     store.close()

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,9 @@ from pelican.settings import read_settings
 from .cache import (
     VOLATILE_SETTINGS,
     Manifest,
+    PAGEFIND_BODY,
     PageStore,
+    Tree,
     code_digest,
     digest,
     mtime_of,
@@ -90,8 +91,10 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
             build_search_index(staging)
             sync_tree(staging, output, delete=True)
         else:
-            staged = index_site(staging, output, store, staged_files(staging))
-            publish(staging, output, store, staged)
+            store.save_rendered(staging)
+            tree = Tree.walk(staging, store.state_of)
+            staged = index_site(staging, output, store, sorted(tree.files))
+            publish(staging, output, store, staged, tree)
             store.prune()
     finally:
         logging.getLogger().removeHandler(counter)
@@ -167,19 +170,17 @@ def staged_files(staging: Path) -> list[str]:
     return sorted(found)
 
 
-PAGEFIND_BODY = b"data-pagefind-body"
-
-
 def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> list[str]:
-    """Run Pagefind over the new site, unless no page it indexes changed since it last ran;
-    meanwhile, put the pages this build rendered into the cache. Returns the staged files,
-    Pagefind's included.
+    """Run Pagefind over the new site unless no page it indexes changed since it last ran.
+    Returns the staged files, Pagefind's included.
 
     Pagefind indexes the pages marked ``data-pagefind-body`` (every page when none is).
     It reads a whole site, so the marked pages the output keeps are linked into the
     staging directory while it runs (a hard link copies nothing; the output is only read).
+    Which pages are marked, the cache knows for the pages it holds; only the others are read.
     """
-    scanned = {name: scan(staging / name) for name in staged if name.endswith(".html")}  # name: digest, marked
+    scanned = {name: store.scans.get(name) or scan(staging / name)  # name: digest, marked
+               for name in staged if name.endswith(".html")}
     previous = store.previous.indexed if store.previous else {}
     store.indexed = {name: page_digest for name, (page_digest, marked) in scanned.items() if marked}
     store.indexed.update((name, previous[name]) for name in store.kept if name in previous)
@@ -193,7 +194,6 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
     names = store.group_files("pagefind", key)
     if names is not None and all(store.output_holds(name, key) for name in names):
         store.keep_group("pagefind", key, names)
-        store.save_rendered(staging)
         return staged
     files = store.cached_group("pagefind", key)
     if files is None:
@@ -201,16 +201,12 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
         for name in linked:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             os.link(output / name, staging / name)
-        with ThreadPoolExecutor(1) as pool:  # Pagefind is another process: use the wait
-            indexing = pool.submit(build_search_index, staging, pagefind_glob(store.indexed))
-            store.save_rendered(staging)
-            indexing.result()
+        build_search_index(staging, pagefind_glob(store.indexed))
         for name in linked:
             (staging / name).unlink()
         files = [f"pagefind/{name}" for name in staged_files(staging / "pagefind")]
-        store.save_group("pagefind", key, files, lambda name: (staging / name).read_bytes())
+        store.save_group("pagefind", key, files, staging)
     else:
-        store.save_rendered(staging)
         store.restore_group(key, files, staging)
     store.record_group("pagefind", key, files)
     return sorted({*staged, *files})
@@ -229,8 +225,9 @@ def pagefind_glob(indexed: Iterable[str]) -> str | None:
     return "{" + ",".join(tops) + "}" if tops else None
 
 
-def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) -> None:
-    """Make ``output`` hold the new site: the ``staged`` files plus those the output kept."""
+def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tree: Tree) -> None:
+    """Make ``output`` hold the new site: the ``staged`` files plus those the output kept.
+    ``tree`` is the staging directory as it was walked (before Pagefind wrote to it)."""
     previous = store.previous
     if not store.kept and (not output.exists() or not any(output.iterdir())):
         # Nothing to keep: move the whole tree into place (it was private until now: mode 0700).
@@ -238,7 +235,9 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) ->
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)
         os.replace(staging, output)
-        store.save_manifest(staged)
+        # A rename changes no file or directory in it: the walk's states hold, but for what came after.
+        changed = {"", *(parent for name in staged if name not in tree.files for parent in parents(name))}
+        store.save_manifest(staged, changed, known=tree)
         return
     if previous is None:
         # An output we know nothing about: compare every file, and remove whatever is not the site's.
@@ -256,7 +255,8 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) ->
             shutil.rmtree(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
+        tmp.unlink(missing_ok=True)
+        link_or_copy(src, tmp)
         os.replace(tmp, dst)
         touched.update(parents(name))
     for name in [*previous.files, *strays]:
@@ -265,6 +265,15 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str]) ->
             touched.update(parents(name))
             remove_empty_parents(output, name)
     store.save_manifest(sorted(wanted), touched)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A staged file is new and is never written again: the output can share it (and the page cache
+    may already), where the file system allows."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def parents(name: str) -> list[str]:

@@ -9,13 +9,17 @@ kept in the cache directory (setting ``CLINIC_DIRECTORY_CACHE``, default ``cache
     code. Only a registry without problems is stored, so problems always come from a
     fresh parse, with their lines. After an edit, only the clinics whose text changed
     are parsed again (``chunks.py``).
-``pages.sqlite``
-    Rendered pages (and groups of data files) by key. A page's key covers everything
+``pages/<ab>/<key>`` and ``pages/index.sqlite``
+    Rendered pages (and groups of data files) by key, one file each, hard-linked with
+    the output where the file system allows: caching a page or restoring it into an
+    empty output copies no bytes and makes no new inode. A page's key covers everything
     its bytes are made from: the inputs every page shares (settings, theme, code,
     the registry's services and conditions), its template and every template that
     one extends, includes or imports, the context variables those templates read,
     where it is written, and the page's own inputs (for a clinic's pages: that
-    clinic's entry; by default: all of the build's inputs).
+    clinic's entry; by default: all of the build's inputs). The index records each
+    file's size and mtime: a file changed since (an output page edited in place is
+    the same file) is not used.
 ``outputs/<name>.marshal``
     What the last build left in an output directory: every file's key, size and
     mtime, and a digest of all the build's inputs. A build whose inputs all match,
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import functools
 import gc
 import hashlib
@@ -36,6 +41,7 @@ import json
 import logging
 import marshal
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -53,12 +59,14 @@ from .model import entry_hash
 logger = logging.getLogger(__name__)
 
 # Change when the layout of anything in the cache directory changes.
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
 # Libraries whose version can change the bytes a build writes.
 LIBRARIES = ("pelican", "jinja2", "markupsafe", "markdown", "pyyaml", "zipcodes", "pygments", "docutils",
              "feedgenerator", "pagefind-bin", "python-dateutil", "tzdata")
 # Settings that differ between two builds of the same site (the staging directory).
 VOLATILE_SETTINGS = frozenset({"OUTPUT_PATH"})
+# Pages holding this are indexed by Pagefind (the site search); the page cache records which do.
+PAGEFIND_BODY = b"data-pagefind-body"
 # Variables Pelican's writer sets per page, from the page's path and the settings.
 WRITER_VARIABLES = frozenset({"output_file", "localsiteurl", "SITEURL"})
 
@@ -334,6 +342,7 @@ class PageKeys:
         self.everything = everything
         self._templates: dict[tuple[str, frozenset[str]], str] = {}
         self._variables: dict[str, frozenset[str] | None] = {}
+        self._marks: dict[str, bool] = {}
 
     def key(self, template: str, save_as: str, url: str, inputs: str, names: Iterable[str]) -> str:
         """The key of the page ``save_as`` rendered from ``template`` with keyword arguments ``names``
@@ -368,6 +377,17 @@ class PageKeys:
             token = self.everything
         self.tokens[name] = token
         return token
+
+    def marks(self, name: str) -> bool:
+        """Whether pages of template ``name`` may be marked for Pagefind: it, or a template it uses,
+        has the marker (or uses a template only known at render time)."""
+        if name not in self._marks:
+            source, _filename, _uptodate = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            self._marks[name] = True  # until known otherwise (a template that includes itself)
+            references = list(meta.find_referenced_templates(self.env.parse(source)))
+            self._marks[name] = PAGEFIND_BODY.decode() in source or any(
+                reference is None or self.marks(reference) for reference in references)
+        return self._marks[name]
 
     def variables(self, name: str, seen: frozenset[str] = frozenset()) -> frozenset[str] | None:
         """Context variables ``name`` and the templates it uses read; None when that cannot be known
@@ -455,23 +475,57 @@ def file_state(path: str | Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
+@dataclass
+class Tree:
+    """Every file under a directory with its (size, mtime_ns), and every directory with its mtime_ns;
+    by POSIX path relative to it ("" for the directory itself)."""
+
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)
+    dirs: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def walk(cls, root: str | Path, known: Callable[[str], tuple[int, int] | None] = lambda name: None) -> Tree:
+        """``known(name)`` may give a file's state (no need to ask the file system again)."""
+        tree = cls()
+        pending = [("", str(root))]
+        while pending:
+            relative, path = pending.pop()
+            tree.dirs[relative] = os.stat(path).st_mtime_ns
+            prefix = f"{relative}/" if relative else ""
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((prefix + entry.name, entry.path))
+                    else:
+                        name = prefix + entry.name
+                        state = known(name)
+                        if state is None:
+                            stat = entry.stat(follow_symlinks=False)
+                            state = stat.st_size, stat.st_mtime_ns
+                        tree.files[name] = state
+        return tree
+
+
 def mtime_of(path: str | Path) -> int | None:
     state = file_state(path)
     return None if state is None else state[1]
 
 
 class PageStore:
-    """Rendered pages by key (SQLite), and the manifest of one output directory.
+    """Rendered pages by key (files, hard-linked with the output), and the manifest of one output directory.
 
     During a build, ``kept`` collects the files the output already holds under the
     same key (nothing is written), ``restored`` those that came from the cache and
     ``rendered`` those that had to be made (both are in the staging directory).
+    ``scans`` holds the digest of each restored or cached page's bytes and whether
+    Pagefind indexes it, so that nobody reads those pages again to find out.
     """
 
     KEEP_MANIFESTS = 20
 
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
+        self.pages_dir = cache_dir / "pages"
         self.output = output
         self._prefix = f"{output}{os.sep}"
         self.inputs = inputs  # build.BuildInputs
@@ -484,8 +538,22 @@ class PageStore:
         self.grouped: dict[str, str] = {}  # files of groups of files made (or restored) together
         self.groups: dict[str, str] = {}
         self.indexed: dict[str, str] = {}
+        self.scans: dict[str, tuple[str, bool]] = {}  # page -> (digest of its bytes, indexed by Pagefind)
+        self.unmarked: set[str] = set()  # pages made from templates that cannot mark them for Pagefind
         self.manifest: Manifest | None = None  # this build's, once saved
         self._db: sqlite3.Connection | None = None
+        self._directories: set[str] = set()  # made (or found) this build: one mkdir each, not one per file
+        self.states: dict[str, tuple[int, int]] = {}  # key -> (size, mtime) of a file put or restored
+        self._can_link = True
+
+    def state_of(self, name: str) -> tuple[int, int] | None:
+        """(size, mtime) of a file this build restored or rendered into the staging directory,
+        as the cache recorded it: it is the same file."""
+        if name in self.grouped:
+            key = digest(self.grouped[name], name)
+        else:
+            key = self.restored.get(name) or self.rendered.get(name) or ""
+        return self.states.get(key)
 
     def key_of(self, name: str) -> str:
         """The key ``name`` was made under in this build ("" for another generator's file)."""
@@ -497,8 +565,10 @@ class PageStore:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            path = self.cache_dir / "pages.sqlite"
+            self.pages_dir.mkdir(parents=True, exist_ok=True)
+            for legacy in self.cache_dir.glob("pages.sqlite*"):  # the page cache of format 1 held the bytes
+                legacy.unlink(missing_ok=True)
+            path = self.pages_dir / "index.sqlite"
             try:
                 self._db = self._open(path)
             except sqlite3.DatabaseError as error:
@@ -512,20 +582,108 @@ class PageStore:
         db = sqlite3.connect(path, timeout=60, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS pages (key TEXT PRIMARY KEY, body BLOB NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS pages (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+                   "mtime INTEGER NOT NULL, digest TEXT NOT NULL, indexed INTEGER NOT NULL)")
         return db
 
+    def _file(self, key: str) -> str:
+        return f"{self.pages_dir}{os.sep}{key[:2]}{os.sep}{key}"
+
+    def make_parent(self, path: str) -> None:
+        """Make the directory ``path`` goes in, once per build (a full build makes 60,000)."""
+        missing = []
+        directory = os.path.dirname(path)
+        while directory not in self._directories:
+            missing.append(directory)
+            directory, below = os.path.dirname(directory), directory
+            if directory == below:  # no directory of this build above: the first file in a new tree
+                os.makedirs(missing[0], exist_ok=True)
+                self._directories.update(missing)
+                return
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory)
+            self._directories.add(directory)
+
+    def _lookup(self, key: str) -> tuple[str, bool] | None:
+        """(digest, indexed) of the cached file of ``key``, if it is there as it was cached."""
+        row = self.db.execute("SELECT size, mtime, digest, indexed FROM pages WHERE key = ?", (key,)).fetchone()
+        if row is None or file_state(self._file(key)) != (row[0], row[1]):
+            return None
+        self.states[key] = row[0], row[1]
+        return row[2], bool(row[3])
+
+    def restore(self, key: str, target: str) -> tuple[str, bool] | None:
+        """Put the cached file of ``key`` at ``target`` (a new path); its (digest, indexed), or None
+        when the cache has no such file."""
+        found = self._lookup(key)
+        if found is None:
+            return None
+        self.make_parent(target)
+        if not self._link_or_copy(self._file(key), target):
+            self.states.pop(key, None)  # a copy: a file of its own
+        return found
+
     def cached(self, key: str) -> bytes | None:
-        row = self.db.execute("SELECT body FROM pages WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        """The bytes cached under ``key``, if any."""
+        if self._lookup(key) is None:
+            return None
+        with open(self._file(key), "rb") as file:
+            return file.read()
+
+    def put(self, key: str, source: str | Path, scanned: tuple[str, bool] | None = None) -> tuple[str, bool]:
+        """Cache the file ``source`` (which nobody will write to again) under ``key``. ``scanned``
+        is its (digest, indexed) when known without reading it."""
+        if scanned is None:
+            with open(source, "rb") as file:
+                content = file.read()
+            scanned = digest(content), PAGEFIND_BODY in content
+        path = self._file(key)
+        self.make_parent(path)
+        try:
+            linked = self._link_or_copy(str(source), path)
+        except FileExistsError:  # an older file under this key (changed since, or from a copy)
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            linked = self._link_or_copy(str(source), temporary)
+            os.replace(temporary, path)
+        size, mtime = file_state(path) or (-1, -1)
+        self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", (key, size, mtime, *scanned))
+        if linked:
+            self.states[key] = size, mtime
+        return scanned
 
     def save(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Cache each (key, bytes) of ``items``."""
         with self._transaction():
-            self.db.executemany("INSERT OR REPLACE INTO pages (key, body) VALUES (?, ?)", items)
+            for key, content in items:
+                temporary = f"{self._file(key)}.new"
+                self.make_parent(temporary)
+                with open(temporary, "wb") as file:
+                    file.write(content)
+                self.put(key, temporary)
+                os.unlink(temporary)
 
     def save_rendered(self, staging: Path) -> None:
-        """Put the pages this build rendered into the cache."""
-        self.save((key, (staging / name).read_bytes()) for name, key in self.rendered.items())
+        """Put the pages this build rendered into the cache. Those made from templates that do not
+        mark pages for Pagefind (``unmarked``: 60,000 clinic pages) need not be read."""
+        with self._transaction():
+            for name, key in self.rendered.items():
+                self.scans[name] = self.put(key, staging / name, ("", False) if name in self.unmarked else None)
+
+    def _link_or_copy(self, source: str, target: str) -> bool:
+        """A hard link when the cache and the output share a file system (True); else a copy."""
+        if self._can_link:
+            try:
+                os.link(source, target)
+                return True
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                self._can_link = False
+        shutil.copyfile(source, target)
+        return False
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -538,16 +696,15 @@ class PageStore:
         self.db.execute("COMMIT")
 
     def prune(self, batch: int = 5000, slack: int = 64 * 2**20) -> None:
-        """Drop up to ``batch`` cached pages this build did not use, when the cache holds over
+        """Drop up to ``batch`` cached files this build did not use, when the cache holds over
         three times as many bytes as the site. Until then it keeps earlier versions of pages
-        (another branch, the settings of ``make publish``). Freeing thousands of pages at
-        once would take seconds, so each build frees one batch."""
+        (another branch, the settings of ``make publish``); the files the output holds cost
+        no space of their own."""
         if self.manifest is None:
             return
         site_bytes = sum(size for _key, size, _mtime in self.manifest.files.values())
-        page_size, page_count, free = (self.db.execute(f"PRAGMA {name}").fetchone()[0]
-                                       for name in ("page_size", "page_count", "freelist_count"))
-        if (page_count - free) * page_size <= 3 * site_bytes + slack:
+        (cached_bytes,) = self.db.execute("SELECT coalesce(sum(size), 0) FROM pages").fetchone()
+        if cached_bytes <= 3 * site_bytes + slack:
             return
         group_keys = set(self.groups.values())
         files = {**self.kept, **self.restored, **self.rendered, **self.grouped}
@@ -557,8 +714,12 @@ class PageStore:
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY)")
             self.db.execute("DELETE FROM used")
             self.db.executemany("INSERT OR IGNORE INTO used VALUES (?)", ((key,) for key in used))
-            self.db.execute("DELETE FROM pages WHERE rowid IN (SELECT rowid FROM pages "
-                            "WHERE key NOT IN (SELECT key FROM used) LIMIT ?)", (batch,))
+            unused = [key for (key,) in self.db.execute(
+                "SELECT key FROM pages WHERE key NOT IN (SELECT key FROM used) LIMIT ?", (batch,))]
+            self.db.executemany("DELETE FROM pages WHERE key = ?", ((key,) for key in unused))
+            for key in unused:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._file(key))
 
     def close(self) -> None:
         if self._db is not None:
@@ -589,24 +750,20 @@ class PageStore:
         if listing is None:
             return None
         names: list[str] = json.loads(listing)
-        rows = json.dumps([digest(key, name) for name in names])
-        (found,) = self.db.execute("SELECT count(*) FROM pages WHERE key IN (SELECT value FROM json_each(?))",
-                                   (rows,)).fetchone()
-        return names if found == len(names) else None
+        return names if all(self._lookup(digest(key, name)) for name in names) else None
 
     def restore_group(self, key: str, names: Iterable[str], into: Path) -> None:
-        """Write a cached group's files under ``into`` (one at a time: a Pagefind index is large)."""
+        """Put a cached group's files under ``into``."""
         for name in names:
-            body = self.cached(digest(key, name))
-            assert body is not None, "cached_group said it was complete"
-            path = into / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
+            restored = self.restore(digest(key, name), f"{into}{os.sep}{name}")
+            assert restored is not None, "cached_group said it was complete"
 
-    def save_group(self, group: str, key: str, names: list[str], read: Callable[[str], bytes]) -> None:
-        """Cache a group's files, ``read(name)`` giving each one's bytes (read as they are stored)."""
-        listing = (digest("group", group, key), json.dumps(sorted(names)).encode("utf-8"))
-        self.save(itertools.chain([listing], ((digest(key, name), read(name)) for name in names)))
+    def save_group(self, group: str, key: str, names: list[str], root: Path) -> None:
+        """Cache a group's files, which are at ``root / name``."""
+        with self._transaction():
+            for name in names:
+                self.put(digest(key, name), root / name)
+        self.save([(digest("group", group, key), json.dumps(sorted(names)).encode("utf-8"))])
 
     # -- the output directory
 
@@ -636,16 +793,21 @@ class PageStore:
             logger.info("Building %s: %s changed since its last build", self.output, changed)
         return changed is None
 
-    def save_manifest(self, names: Iterable[str], touched: set[str] | None = None) -> None:
-        """Record the output: ``names`` are all its files; only directories in ``touched`` changed
-        (all of them when None)."""
+    def save_manifest(self, names: Iterable[str], touched: set[str] | None = None, known: Tree | None = None) -> None:
+        """Record the output: ``names`` are all its files. Only directories in ``touched`` changed
+        (all of them when None) since the last build, or since ``known`` was walked, which gives
+        the state of the files it holds."""
         previous = self.previous or Manifest()
+        unchanged_dirs = known.dirs if known is not None else previous.dirs
+        known_files = known.files if known is not None else {}
         manifest = Manifest(self.inputs.everything, groups=dict(self.groups),
                             indexed=dict(sorted(self.indexed.items())))
         for name in names:
             key = self.key_of(name)
             if name in self.kept and name in previous.files:
                 manifest.files[name] = [key, *previous.files[name][1:]]
+            elif name in known_files:
+                manifest.files[name] = [key, *known_files[name]]
             else:
                 state = file_state(self._prefix + name)
                 if state is not None:
@@ -656,8 +818,8 @@ class PageStore:
                 directories.add(parent)
                 parent = parent.rpartition("/")[0]
         for directory in sorted(directories):
-            if touched is not None and directory not in touched and directory in previous.dirs:
-                manifest.dirs[directory] = previous.dirs[directory]
+            if touched is not None and directory not in touched and directory in unchanged_dirs:
+                manifest.dirs[directory] = unchanged_dirs[directory]
             elif (mtime := mtime_of(self.output / directory)) is not None:
                 manifest.dirs[directory] = mtime
         manifest.save(self.manifest_path)
@@ -681,20 +843,18 @@ def reusing_writer(store: PageStore) -> type:
 
         def reuse(self, name: str, key: str) -> bool:
             """True when page ``name`` needs no rendering: the output holds it under ``key``
-            (nothing is written), or the cache does (it is written to the staging directory)."""
+            (nothing is written), or the cache does (it is put in the staging directory)."""
             if name in store.kept or name in store.restored or name in store.rendered:
                 return False  # written twice: let Pelican's writer refuse it as usual
             if store.output_holds(name, key):
                 store.kept[name] = key
                 return True
-            body = store.cached(key)
-            if body is None:
+            scanned = store.restore(key, sanitised_join(self.output_path, name))
+            if scanned is None:
                 store.rendered[name] = key
                 return False
-            path = Path(sanitised_join(self.output_path, name))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
             store.restored[name] = key
+            store.scans[name] = scanned
             return True
 
         def write_group(self, group: str, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
@@ -708,11 +868,12 @@ def reusing_writer(store: PageStore) -> type:
             if names is None:
                 files = {f"{directory}/{relative}": content for relative, content in make().items()}
                 for name, content in files.items():
-                    path = Path(sanitised_join(self.output_path, name))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(content)
+                    path = sanitised_join(self.output_path, name)
+                    store.make_parent(path)
+                    with open(path, "wb") as file:
+                        file.write(content)
                 names = sorted(files)
-                store.save_group(group, key, names, files.__getitem__)
+                store.save_group(group, key, names, Path(self.output_path))
             else:
                 store.restore_group(key, names, Path(self.output_path))
             store.record_group(group, key, names)

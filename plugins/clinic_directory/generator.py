@@ -92,6 +92,8 @@ class ClinicDirectoryGenerator(Generator):
             if writer.reuse(save_as, key):
                 self.progress.step()
                 return
+            if not self.page_keys.marks(template):
+                writer.page_store.unmarked.add(save_as)
         self.queued.append((save_as, template, url, page))
 
     def _render(self, writer: Any, save_as: str, template: str, url: str, page: dict[str, Any]) -> None:
