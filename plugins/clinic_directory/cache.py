@@ -312,6 +312,15 @@ class RegistryCache:
             logger.warning("Could not write the registry cache in %s: %s", self.directory, error)
         return stored
 
+    def release_clinics(self) -> None:
+        """Let go of the clinics' plain data once the model is made from it (the model keeps what it
+        needs; the plain dicts and lists are a fifth of a build's memory). Their digests stay."""
+        if self.data is None:
+            return
+        if self.directory is not None:
+            self.clinic_digests  # noqa: B018 - made now, while the data is here
+        self.data = {key: value for key, value in self.data.items() if key != "clinics"}
+
     @property
     def clinic_digests(self) -> dict[str, str]:
         if self._digests is None:

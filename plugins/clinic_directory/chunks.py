@@ -42,36 +42,43 @@ def split_registry(text: str) -> Split | None:
     """The file cut into header and clinics, or None when it is not laid out the plain way.
 
     (The patterns start with a newline rather than ``^``: the regex engine then skips
-    ahead to each newline, which keeps a 30 MB file to a fraction of a second.)
+    ahead to each newline, which keeps a 30 MB file to a fraction of a second. They run
+    over ``text`` from a position, not over copies of it: each copy is another 30 MB at
+    the build's peak.)
     """
-    found = _clinics_lines("\n" + text)
-    if len(found) != 1 or "\t" in text:
+    ends = _clinics_line_ends(text)
+    if len(ends) != 1 or "\t" in text:
         return None
-    body_start = found[0].end()  # the clinics: line ends at found[0].end() - 1 in ``text``: skip its newline
-    body = "\n" + text[body_start:]  # each line, the first too, now follows a newline
-    first = re.search(r"\n( +)[^ \r\n#]", body)
+    body = ends[0]  # the newline that ends the clinics: line; the clinics follow it
+    first = re.compile(r"\n( +)[^ \r\n#]").search(text, body)
     if first is None:
-        return Split(text, []) if not re.search(r"\n[^\s#]", body) else None
+        return Split(text, []) if not re.compile(r"\n[^\s#]").search(text, body) else None
     indent = len(first.group(1))
-    if re.search(rf"\n {{0,{indent - 1}}}[^ \r\n#]", body):
+    if re.compile(rf"\n {{0,{indent - 1}}}[^ \r\n#]").search(text, body):
         return None  # a later top-level key, or a line indented less than the clinics
-    starts = [match.start() + 1 for match in re.finditer(rf"\n {{{indent}}}(?=[^ \r\n#])", body)]
+    starts = [match.start() + 1 for match in re.compile(rf"\n {{{indent}}}(?=[^ \r\n#])").finditer(text, body)]
     clinics = []
-    for start, end in zip(starts, [*starts[1:], len(body)], strict=True):
-        piece = body[start:end]
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        piece = text[start:end]
         entry = ENTRY_LINE.fullmatch(piece[indent:piece.find("\n") if "\n" in piece else None].rstrip("\r"))
         if entry is None:
             return None  # a clinic in flow style, a quoted key, a continuation line
         clinics.append((entry.group(1), piece))
-    return Split(text[: body_start + starts[0] - 1], clinics)
+    return Split(text[:starts[0]], clinics)
 
 
-def _clinics_lines(text: str) -> list[re.Match[str]]:
-    """Every top-level ``clinics:`` line (``str.find`` first: a regex scan of 30 MB is slower)."""
-    found, at = [], text.find("\nclinics:")
+def _clinics_line_ends(text: str) -> list[int]:
+    """Where each top-level ``clinics:`` line ends (its newline), found with ``str.find`` first:
+    a regex scan of 30 MB is slower."""
+    found = []
+    if text.startswith("clinics:") and "\n" in text:
+        first_line = text[: text.index("\n") + 1]
+        if match := CLINICS_LINE.match("\n" + first_line):
+            found.append(match.end() - 1)
+    at = text.find("\nclinics:")
     while at != -1:
         if match := CLINICS_LINE.match(text, at):
-            found.append(match)
+            found.append(match.end())
         at = text.find("\nclinics:", at + 1)
     return found
 
@@ -80,10 +87,12 @@ def check_pieces(header: str, pieces: list[tuple[str, str]], label: str,
                  batch: int = 500) -> dict[str, dict[str, Any]] | None:
     """Validated data of each clinic in ``pieces`` ((slug, text) pairs), checked with the header's
     services and conditions, a batch at a time (so that only a batch's YAML nodes are in memory
-    at once); None on any problem."""
+    at once); None on any problem. Each text is let go of (set to "") once it is checked: at
+    10,000 clinics the texts are 30 MB, and the checked data grows as they are used up."""
     checked: dict[str, dict[str, Any]] = {}
     for first in range(0, len(pieces), batch):
         part = pieces[first:first + batch]
+        pieces[first:first + batch] = [(slug, "") for slug, _text in part]
         source = parse_yaml((header + "".join(text for _slug, text in part)).encode("utf-8"), label)
         if source.root is None or source.problems:
             return None

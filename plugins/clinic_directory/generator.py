@@ -57,6 +57,7 @@ class ClinicDirectoryGenerator(Generator):
         # Coordinates from the registry's geo, else from the committed geocode cache: never the network.
         self.registry_cache = RegistryCache(plugin.cache)
         self.registry = load_geocoded_registry(plugin, label=str(plugin.registry), registry_cache=self.registry_cache)
+        self.registry_cache.release_clinics()
         # The registry lives as long as the build: keep its millions of objects out of every later
         # collection of the cyclic garbage collector (each one would scan them all).
         gc.freeze()
@@ -135,6 +136,12 @@ class ClinicDirectoryGenerator(Generator):
         pages = sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
+        # The search data first: making it takes memory for a moment, which the pages queued
+        # below can then reuse (the other way round, it would add to the build's peak).
+        groups = registry.by_state()
+        state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
+        self._write_find(writer, state_counts)
+        self._write_directory_search(writer)
         for clinic in registry.clinics_sorted():
             # A clinic's pages are made from that clinic's entry alone (and the shared inputs).
             inputs = digests.get(clinic.slug)
@@ -164,10 +171,8 @@ class ClinicDirectoryGenerator(Generator):
             page = {"kind": kind, "entries": [(entry, len(registry.offering(entry)))  # with its clinic count
                                               for entry in sorted(entries.values(), key=lambda e: e.name.casefold())]}
             self._write(writer, save_as, "entries.html", url, listed(page), **page)
-        groups = registry.by_state()
         url, save_as = self.plugin.urls.for_kind("states")
         self._write(writer, save_as, "states.html", url, listed({"groups": groups}), groups=groups)
-        state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
         # Sorted as Jinja's sort filter would (ignoring case), which the home page once used.
         entries = {name: sorted(values.values(), key=lambda e: e.name.lower())
                    for name, values in (("services", registry.services), ("conditions", registry.conditions))}
@@ -179,26 +184,27 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers", listed({}))
-        self._write_find(writer, state_counts)
-        # Site search: Pagefind reads the education pages after the build; clinics and physicians
-        # are in an index of their own, made from the registry (directory_search.py).
-        documents = directory_search.documents(self.registry)
-        self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
-                          lambda: directory_search.index_files(documents))
         logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
         logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
         render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
+        self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory
         self.progress.done()
+
+    def _write_directory_search(self, writer: Any) -> None:
+        """Site search: Pagefind reads the education pages after the build; clinics and physicians
+        are in an index of their own, made from the registry (directory_search.py)."""
+        documents = directory_search.documents(self.registry)
+        self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
+                          lambda: directory_search.index_files(documents))
 
     def _write_find(self, writer: Any, state_counts: list[StateCount]) -> None:
         """The search page, and beside it the data it searches: lookup shards and the location index."""
-        import zipcodes  # the ZIP and city table; read here, in the build, not on import
-
         url, save_as = self.plugin.urls.for_kind("find")
         data_dir = posixpath.join(posixpath.dirname(save_as), "data")
         page = {"state_counts": state_counts, "search_data_url": f"{data_dir}/",
                 **search_index.page_context(self.registry)}
         self._write(writer, save_as, "find.html", url, listed(page), **page)
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
-        self._write_files(writer, "lookup", data_dir, "zip table", lambda: geo.lookup_files(zipcodes.list_all()))
+        self._write_files(writer, "lookup", data_dir, "zip table", geo.lookup_files_apart)
         self._write_files(writer, "locations", data_dir, None, lambda: search_index.build_search_index(self.registry))
+

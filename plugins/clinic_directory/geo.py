@@ -12,8 +12,12 @@ geopy's mean Earth radius), ``normalize_city`` and ``city_shard_key``.
 from __future__ import annotations
 
 import json
+import marshal
 import math
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -212,3 +216,23 @@ def lookup_files(records: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
     files.update({f"city-names/{state}.json": compact_json(names)
                   for state, names in state_city_names(cities).items()})
     return dict(sorted(files.items()))
+
+
+def lookup_files_apart() -> dict[str, bytes]:
+    """``lookup_files`` of the ``zipcodes`` table, made in a Python process of its own.
+
+    The table is 42,000 records: reading it and making the shards takes some 200 MB,
+    which a build would otherwise carry on top of its registry at its peak (the package
+    also keeps the table). Only a build with no cached shards comes here.
+    """
+    plugins = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
+    code = ("import marshal, sys, zipcodes\n"
+            "from clinic_directory.geo import lookup_files\n"
+            "sys.stdout.buffer.write(marshal.dumps(lookup_files(zipcodes.list_all())))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"making the ZIP and city lookup files failed:\n{result.stderr.decode(errors='replace')}")
+    files: dict[str, bytes] = marshal.loads(result.stdout)
+    return files
+
