@@ -319,6 +319,26 @@ def test_registry_with_a_problem_is_left_to_the_whole_file_parse(tmp_path: Path,
     assert cache.RegistryCache(tmp_path).load(text.encode()) is None
 
 
+@pytest.mark.parametrize("problem", [None, '"+1-281-555-0100 555"'])
+def test_a_first_check_in_two_processes_equals_a_whole_file_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  problem: str | None) -> None:
+    """A large first build checks its clinics in two processes (here: from two clinics on)."""
+    from clinic_directory import chunks
+    from clinic_directory.registry import check_registry
+
+    monkeypatch.setattr(chunks, "TWO_PROCESSES_FROM", 2)
+    text = SAMPLE if problem is None else SAMPLE.replace('"+1-512-555-0100"', problem, 1)  # in the last clinic
+    (tmp_path / "clinics.yaml").write_text(text, encoding="utf-8")
+    whole, problems = check_registry(tmp_path / "clinics.yaml", 10**8)
+    checked = cache.RegistryCache(tmp_path / "cache").load(text.encode())
+    if problem is None:
+        assert not problems
+        assert checked == whole
+        assert list(checked["clinics"]) == list(whole["clinics"])
+    else:
+        assert problems and checked is None  # the second process found it: the whole-file parse reports it
+
+
 @pytest.mark.parametrize("text", [
     SAMPLE + "other: 1\n",  # a top-level key after the clinics
     # a flow mapping continued at the clinics' indent

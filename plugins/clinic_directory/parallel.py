@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import marshal
 import os
 import signal
 import sys
@@ -66,3 +67,34 @@ def _render_and_exit(pages: Sequence[Any], render: Callable[[Any], None], progre
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+def in_two(work: Callable[[Any], Any], first: Any, second: Any) -> tuple[Any, Any]:
+    """``(work(first), work(second))``, the second made in a forked process when there is a
+    second CPU. Its result comes back through a pipe, so it must be plain data (``marshal``);
+    if the process fails, its result is None (``work`` must treat None as "no answer")."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        return work(first), work(second)
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reading)
+        status = 1
+        try:
+            with os.fdopen(writing, "wb") as pipe:
+                pipe.write(marshal.dumps(work(second)))
+            status = 0
+        except BaseException:  # noqa: BLE001 - the parent sees no answer
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    os.close(writing)
+    try:
+        mine = work(first)
+    finally:
+        with os.fdopen(reading, "rb") as pipe:  # read to the end before waiting: the pipe holds 64 kB
+            answer = pipe.read()
+        _pid, status = os.waitpid(child, 0)
+    theirs = marshal.loads(answer) if status == 0 and answer else None
+    return mine, theirs
+
