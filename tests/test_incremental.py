@@ -386,6 +386,25 @@ def test_pruning_the_page_cache_keeps_everything_the_build_used(tmp_path: Path) 
     store.close()
 
 
+def test_a_page_cache_on_another_file_system_holds_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hard links need one file system; elsewhere the cache copies, and says nothing of the copies' states."""
+    import errno
+    import os
+
+    def no_links(source: str, target: str) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    store = cache.PageStore(tmp_path / "cache", tmp_path / "output", inputs=None)
+    store.save([("page-key", b"<html>made</html>")])
+    target = tmp_path / "site" / "index.html"
+    assert store.restore("page-key", str(target)) is not None
+    assert target.read_bytes() == b"<html>made</html>"
+    assert target.stat().st_ino != Path(store._file("page-key")).stat().st_ino
+    assert "page-key" not in store.states  # the copy's size and mtime are its own
+    store.close()
+
+
 def test_a_cached_page_changed_in_place_is_not_used(tmp_path: Path) -> None:
     """The output shares its files with the page cache (hard links): a page edited in place
     in the output changes the cached one too, which must then count as missing."""
