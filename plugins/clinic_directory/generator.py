@@ -209,5 +209,9 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, save_as, "find.html", url, listed(page), **page)
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
         self._write_files(writer, "lookup", data_dir, "zip table", geo.lookup_files_apart)
-        self._write_files(writer, "locations", data_dir, None, lambda: search_index.build_search_index(self.registry))
+        # The location index is made from the registry's model alone (and the shared inputs: settings,
+        # code, geocode cache), so an article edit does not remake it.
+        registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None
+        self._write_files(writer, "locations", data_dir, registry_digest,
+                          lambda: search_index.build_search_index(self.registry))
 
