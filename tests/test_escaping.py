@@ -166,3 +166,41 @@ def test_safe_href_blocks_script_urls(url: str) -> None:
                                  "clinics/katy/", "/find/?near=77494"])
 def test_safe_href_keeps_ordinary_links(url: str) -> None:
     assert safe_href(url) == url
+
+
+@pytest.mark.parametrize("text", [HOSTILE, LIST_HOSTILE, "\u2028\u2029 \u202e \x00 ü 中文 \\ \" ' & < >", ""])
+def test_json_ld_serialised_in_python_is_byte_for_byte_tojson(text: str) -> None:
+    """The clinic pages' JSON-LD is serialised in Python (each node once per clinic); it must be
+    exactly what Jinja's ``tojson`` writes, which no registry text can break out of."""
+    from jinja2 import Environment
+
+    from clinic_directory import jsonld
+
+    tojson = Environment(autoescape=True).from_string("{{ data|tojson }}").render
+    data = {"name": text, "@type": "Physician", "list": [text, 1, 2.5, None, True], "nested": {"z": text, "a": 0}}
+    assert str(jsonld.script_json(data)) == tojson(data=data)
+
+
+def test_json_ld_graphs_equal_tojson_of_their_nodes() -> None:
+    from jinja2 import Environment
+
+    from clinic_directory import jsonld
+    from clinic_directory.registry import load_registry
+    from clinic_directory.settings import DEFAULTS, read_plugin_settings
+
+    registry = load_registry(Path(__file__).resolve().parent.parent / "clinics.yaml",
+                             DEFAULTS["MAX_REGISTRY_BYTES"][0], read_plugin_settings({}).urls)
+    template = Environment(autoescape=True).from_string("{{ data|tojson }}")
+    site = "https://example.org"
+    for clinic in registry.clinics.values():
+        physicians = [jsonld.physician_node(doc, clinic, site) for doc in clinic.physicians]
+        graph = {"@context": "https://schema.org",
+                 "@graph": [*(jsonld.location_node(clinic, loc, site) for loc in clinic.locations), *physicians]}
+        assert str(jsonld.clinic_graph(clinic, site)) == template.render(data=graph)
+        for location in clinic.locations:
+            graph = {"@context": "https://schema.org",
+                     "@graph": [jsonld.location_node(clinic, location, site), *physicians]}
+            assert str(jsonld.location_graph(clinic, location, site)) == template.render(data=graph)
+        for doc in clinic.physicians:
+            node = {"@context": "https://schema.org", **jsonld.physician_node(doc, clinic, site)}
+            assert str(jsonld.physician_graph(doc, registry, site)) == template.render(data=node)

@@ -68,7 +68,9 @@ class OpeningHours:
     day: str  # mon..sun
     ranges: tuple[tuple[str, str], ...]  # empty when closed
 
-    @property
+    # Cached: locations share their OpeningHours (see _opening_hours), and every clinic and
+    # location page prints each day's name and text.
+    @functools.cached_property
     def day_name(self) -> str:
         return DAY_NAMES[self.day]
 
@@ -76,7 +78,7 @@ class OpeningHours:
     def closed(self) -> bool:
         return not self.ranges
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return "Closed" if self.closed else ", ".join(f"{a}\u2013{b}" for a, b in self.ranges)
 
@@ -340,12 +342,19 @@ def _location(clinic_slug: str, slug: str, value: dict[str, Any], clinic_url: st
         address=Address(**value["address"]),
         phone=value["phone"],
         fax=value.get("fax", ""),
-        hours=tuple(OpeningHours(day, _ranges(hours[day])) for day in WEEKDAYS if day in hours),
+        hours=tuple(_opening_hours(day, hours[day]) for day in WEEKDAYS if day in hours),
         geo=Geo(geo["lat"], geo["lon"]) if geo else geocoded.get(f"{clinic_slug}/{slug}"),
         url=f"{clinic_url}#location-{slug}",
         page_url=page_url,
         save_as=save_as,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _opening_hours(day: str, text: str) -> OpeningHours:
+    """One (frozen) object for each day and hours text: most locations keep the same few hours,
+    so their text is made once and the registry holds some 20 objects instead of 7 a location."""
+    return OpeningHours(day, _ranges(text))
 
 
 def _ranges(text: str) -> tuple[tuple[str, str], ...]:
