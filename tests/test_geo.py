@@ -515,3 +515,12 @@ def test_generated_registry_distances_agree_with_geopy(browser: Any, generated_s
                            "document.querySelector('#results-status').textContent.includes('your location')")
     assert_same_results(shown_results(page), expected_results(here, locations, clinics, 3), locations, here)
     context.close()
+
+
+def test_lookup_files_made_in_a_process_of_their_own_are_the_same() -> None:
+    """A large registry's build has the ZIP table read in another process (memory); same files."""
+    from clinic_directory import geo
+
+    apart = geo.lookup_files_apart()
+    assert apart == geo.lookup_files_here()
+    assert "zip/774.json" in apart and b'"77494"' in apart["zip/774.json"]

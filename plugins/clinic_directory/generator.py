@@ -42,6 +42,9 @@ def listed(page: Mapping[str, Any]) -> str:
     return digest(repr(sorted(page.items())))
 
 
+LOOKUP_APART_FROM = 2000  # clinics
+
+
 class Deferred(functools.partial):  # type: ignore[type-arg]
     """A page argument computed only if the page has to be rendered (not when it is reused)."""
 
@@ -208,7 +211,10 @@ class ClinicDirectoryGenerator(Generator):
                 **search_index.page_context(self.registry)}
         self._write(writer, save_as, "find.html", url, listed(page), **page)
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
-        self._write_files(writer, "lookup", data_dir, "zip table", geo.lookup_files_apart)
+        # Made in a process of its own for a large registry, which would otherwise carry the ZIP table
+        # at its peak; for a small one, starting Python again costs more than the memory is worth.
+        make = geo.lookup_files_apart if len(self.registry.clinics) >= LOOKUP_APART_FROM else geo.lookup_files_here
+        self._write_files(writer, "lookup", data_dir, "zip table", make)
         # The location index is made from the registry's model alone (and the shared inputs: settings,
         # code, geocode cache), so an article edit does not remake it.
         registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None

@@ -218,6 +218,13 @@ def lookup_files(records: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
+def lookup_files_here() -> dict[str, bytes]:
+    """``lookup_files`` of the ``zipcodes`` table, in this process."""
+    import zipcodes  # the table is read on first use, here, in the build: not on import
+
+    return lookup_files(zipcodes.list_all())
+
+
 def lookup_files_apart() -> dict[str, bytes]:
     """``lookup_files`` of the ``zipcodes`` table, made in a Python process of its own.
 
@@ -228,8 +235,8 @@ def lookup_files_apart() -> dict[str, bytes]:
     plugins = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
     code = ("import marshal, sys, zipcodes\n"
-            "from clinic_directory.geo import lookup_files\n"
-            "sys.stdout.buffer.write(marshal.dumps(lookup_files(zipcodes.list_all())))\n")
+            "from clinic_directory.geo import lookup_files_here\n"
+            "sys.stdout.buffer.write(marshal.dumps(lookup_files_here()))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"making the ZIP and city lookup files failed:\n{result.stderr.decode(errors='replace')}")
