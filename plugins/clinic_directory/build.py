@@ -39,6 +39,7 @@ from .cache import (
     Tree,
     code_digest,
     digest,
+    link_or_copy,
     mtime_of,
     reusing_writer,
     stable_repr,
@@ -256,7 +257,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.tmp")
         tmp.unlink(missing_ok=True)
-        link_or_copy(src, tmp)
+        link_or_copy(src, tmp)  # a staged file is never written again: the output can share it
         os.replace(tmp, dst)
         touched.update(parents(name))
     for name in [*previous.files, *strays]:
@@ -265,15 +266,6 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
             touched.update(parents(name))
             remove_empty_parents(output, name)
     store.save_manifest(sorted(wanted), touched)
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """A staged file is new and is never written again: the output can share it (and the page cache
-    may already), where the file system allows."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 def parents(name: str) -> list[str]:

@@ -172,6 +172,19 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+def link_or_copy(source: str | Path, target: str | Path) -> bool:
+    """Make ``target`` (a new path) a hard link to ``source`` (True), or a copy where the file system
+    cannot link them (another file system, too many links). Only for files nobody writes to again."""
+    try:
+        os.link(source, target)
+        return True
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+            raise
+    shutil.copyfile(source, target)
+    return False
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -556,7 +569,6 @@ class PageStore:
         self._db: sqlite3.Connection | None = None
         self._directories: set[str] = set()  # made (or found) this build: one mkdir each, not one per file
         self.states: dict[str, tuple[int, int]] = {}  # key -> (size, mtime) of a file put or restored
-        self._can_link = True
 
     def state_of(self, name: str) -> tuple[int, int] | None:
         """(size, mtime) of a file this build restored or rendered into the staging directory,
@@ -632,7 +644,7 @@ class PageStore:
         if found is None:
             return None
         self.make_parent(target)
-        if not self._link_or_copy(self._file(key), target):
+        if not link_or_copy(self._file(key), target):
             self.states.pop(key, None)  # a copy: a file of its own
         return found
 
@@ -653,12 +665,12 @@ class PageStore:
         path = self._file(key)
         self.make_parent(path)
         try:
-            linked = self._link_or_copy(str(source), path)
+            linked = link_or_copy(str(source), path)
         except FileExistsError:  # an older file under this key (changed since, or from a copy)
             temporary = f"{path}.{os.getpid()}.tmp"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-            linked = self._link_or_copy(str(source), temporary)
+            linked = link_or_copy(str(source), temporary)
             os.replace(temporary, path)
         size, mtime = file_state(path) or (-1, -1)
         self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", (key, size, mtime, *scanned))
@@ -683,19 +695,6 @@ class PageStore:
         with self._transaction():
             for name, key in self.rendered.items():
                 self.scans[name] = self.put(key, staging / name, ("", False) if name in self.unmarked else None)
-
-    def _link_or_copy(self, source: str, target: str) -> bool:
-        """A hard link when the cache and the output share a file system (True); else a copy."""
-        if self._can_link:
-            try:
-                os.link(source, target)
-                return True
-            except OSError as error:
-                if error.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                    raise
-                self._can_link = False
-        shutil.copyfile(source, target)
-        return False
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

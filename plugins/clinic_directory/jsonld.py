@@ -90,6 +90,7 @@ def location_graph(clinic: Clinic, location: Location, site_url: str) -> Markup:
 def physician_graph(physician: Physician, registry: Registry, site_url: str) -> Markup:
     node = _nodes_of(registry.clinic_of(physician), site_url).physician(physician)
     # {"@context": ..., **node}: every key of a node sorts after "@context", so it comes first.
+    # Safe: a constant and a node that _ClinicNodes made script-safe.
     return Markup(f"{{{_CONTEXT}, {node[1:]}")
 
 
@@ -106,7 +107,7 @@ _CONTEXT = '"@context": "https://schema.org"'
 
 def script_json(data: Any) -> Markup:
     """``data`` as JSON that is safe inside a ``<script>`` element: byte for byte ``data|tojson``."""
-    return Markup(_script_safe(_ENCODER.encode(data)))
+    return Markup(_script_safe(_ENCODER.encode(data)))  # safe: JSON with <, >, & and ' escaped
 
 
 def _script_safe(text: str) -> str:
@@ -115,7 +116,7 @@ def _script_safe(text: str) -> str:
 
 def _graph(nodes: list[str]) -> Markup:
     """``script_json({"@context": ..., "@graph": nodes})`` from serialised nodes (sorted keys, default separators)."""
-    return Markup(f'{{{_CONTEXT}, "@graph": [{", ".join(nodes)}]}}')
+    return Markup(f'{{{_CONTEXT}, "@graph": [{", ".join(nodes)}]}}')  # safe: constants and script-safe nodes
 
 
 class _ClinicNodes:
