@@ -416,3 +416,20 @@ def test_a_cached_page_changed_in_place_is_not_used(tmp_path: Path) -> None:
     assert store.cached("page-key") is None
     assert store.restore("page-key", str(tmp_path / "again" / "index.html")) is None
     store.close()
+
+
+def test_the_walk_of_a_staging_directory_lists_what_the_output_manifest_compares(tmp_path: Path) -> None:
+    """Files by their state as ``file_state`` sees it (a link's target); links to directories, as
+    ``os.walk`` does, neither listed nor entered."""
+    import os
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "page.html").write_bytes(b"<html>")
+    (tmp_path / "static.css").write_bytes(b"body{}")
+    os.symlink(tmp_path / "static.css", tmp_path / "linked.css")
+    os.symlink(tmp_path / "a", tmp_path / "linked-dir")
+    tree = cache.Tree.walk(tmp_path)
+    assert sorted(tree.files) == ["a/b/page.html", "linked.css", "static.css"]
+    assert tree.files["linked.css"] == cache.file_state(tmp_path / "linked.css") == tree.files["static.css"]
+    assert sorted(tree.dirs) == ["", "a", "a/b"]
+    assert tree.dirs["a/b"] == cache.mtime_of(tmp_path / "a" / "b")

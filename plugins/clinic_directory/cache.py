@@ -519,15 +519,16 @@ class Tree:
             prefix = f"{relative}/" if relative else ""
             with os.scandir(path) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append((prefix + entry.name, entry.path))
-                    else:
-                        name = prefix + entry.name
-                        state = known(name)
-                        if state is None:
-                            stat = entry.stat(follow_symlinks=False)
-                            state = stat.st_size, stat.st_mtime_ns
-                        tree.files[name] = state
+                    if entry.is_dir():  # as os.walk: a link to a directory is neither listed nor entered
+                        if not entry.is_symlink():
+                            pending.append((prefix + entry.name, entry.path))
+                        continue
+                    name = prefix + entry.name
+                    state = known(name)
+                    if state is None:
+                        stat = entry.stat()  # as file_state: a link's target
+                        state = stat.st_size, stat.st_mtime_ns
+                    tree.files[name] = state
         return tree
 
 
