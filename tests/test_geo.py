@@ -521,6 +521,14 @@ def test_lookup_files_made_in_a_process_of_their_own_are_the_same() -> None:
     """A large registry's build has the ZIP table read in another process (memory); same files."""
     from clinic_directory import geo
 
-    apart = geo.lookup_files_apart()
+    apart = geo.LookupFilesApart().result()
     assert apart == geo.lookup_files_here()
     assert "zip/774.json" in apart and b'"77494"' in apart["zip/774.json"]
+
+
+def test_a_lookup_process_not_needed_is_stopped() -> None:
+    from clinic_directory import geo
+
+    apart = geo.LookupFilesApart()
+    apart.close()
+    assert apart._process.returncode is not None

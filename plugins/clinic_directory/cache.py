@@ -869,6 +869,13 @@ def reusing_writer(store: PageStore) -> type:
             store.scans[name] = scanned
             return True
 
+        def has_group(self, group: str, key: str) -> bool:
+            """Whether the output or the cache holds the files of ``group`` made under ``key``."""
+            names = store.group_files(group, key)
+            if names is not None and all(store.output_holds(name, key) for name in names):
+                return True
+            return store.cached_group(group, key) is not None
+
         def write_group(self, group: str, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
             """Files made together (``make()`` returns relative path -> bytes, under ``directory``),
             made only when neither the output nor the cache has them under ``key``."""

@@ -42,7 +42,7 @@ def listed(page: Mapping[str, Any]) -> str:
     return digest(repr(sorted(page.items())))
 
 
-LOOKUP_APART_FROM = 2000  # clinics
+LOOKUP_APART_FROM = 500  # clinics: from here, the shards are made beside the rendering (geo.LookupFilesApart)
 
 
 class Deferred(functools.partial):  # type: ignore[type-arg]
@@ -110,14 +110,20 @@ class ClinicDirectoryGenerator(Generator):
                      make: Callable[[], Mapping[str, bytes]]) -> None:
         """Write the files ``make`` returns (relative path -> bytes) under ``directory``; with
         a writer that can reuse them, only when it has none made from the same ``inputs``."""
-        if self.page_keys is not None:
-            writer.write_group(group, directory, digest(self.page_keys.base, group, directory,
-                                                        inputs or self.page_keys.everything), make)
+        key = self._group_key(group, directory, inputs)
+        if key is not None:
+            writer.write_group(group, directory, key, make)
             return
         for relative, content in make().items():
             path = Path(sanitised_join(self.output_path, directory, relative))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
+
+    def _group_key(self, group: str, directory: str, inputs: str | None) -> str | None:
+        """The key of a group of files, when the writer can reuse them."""
+        if self.page_keys is None:
+            return None
+        return digest(self.page_keys.base, group, directory, inputs or self.page_keys.everything)
 
     def _keys_for(self, writer: Any) -> PageKeys | None:
         """Page keys, when the writer can reuse pages (``build.py``'s can; plain ``pelican``'s cannot)."""
@@ -146,8 +152,33 @@ class ClinicDirectoryGenerator(Generator):
         # below can then reuse (the other way round, it would add to the build's peak).
         groups = registry.by_state()
         state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
-        self._write_find(writer, state_counts)
-        self._write_directory_search(writer)
+        find_url, find_save_as = self.plugin.urls.for_kind("find")
+        data_dir = posixpath.join(posixpath.dirname(find_save_as), "data")
+        # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
+        # For a large registry they are made in a process of its own, beside the rendering (geo.py);
+        # for a small one, starting Python again costs more than that saves.
+        lookup_key = self._group_key("lookup", data_dir, "zip table")
+        apart = (geo.LookupFilesApart() if len(registry.clinics) >= LOOKUP_APART_FROM
+                 and not (lookup_key and writer.has_group("lookup", lookup_key)) else None)
+        try:
+            self._write_find(writer, find_url, find_save_as, data_dir, state_counts)
+            self._write_directory_search(writer)
+            self._queue_pages(writer, site_url, digests, groups, state_counts)
+            logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
+            logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
+            render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
+            self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory
+            self._write_files(writer, "lookup", data_dir, "zip table",
+                              apart.result if apart is not None else geo.lookup_files_here)
+        finally:
+            if apart is not None:
+                apart.close()
+        self.progress.done()
+
+    def _queue_pages(self, writer: Any, site_url: str, digests: Mapping[str, str], groups: list[Any],
+                     state_counts: list[StateCount]) -> None:
+        """Every page: rendered later (``self.queued``), unless the writer can reuse it."""
+        registry = self.registry
         for clinic in registry.clinics_sorted():
             # A clinic's pages are made from that clinic's entry alone (and the shared inputs).
             inputs = digests.get(clinic.slug)
@@ -190,11 +221,6 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers", listed({}))
-        logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
-        logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
-        render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
-        self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory
-        self.progress.done()
 
     def _write_directory_search(self, writer: Any) -> None:
         """Site search: Pagefind reads the education pages after the build; clinics and physicians
@@ -203,18 +229,12 @@ class ClinicDirectoryGenerator(Generator):
         self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
                           lambda: directory_search.index_files(documents))
 
-    def _write_find(self, writer: Any, state_counts: list[StateCount]) -> None:
-        """The search page, and beside it the data it searches: lookup shards and the location index."""
-        url, save_as = self.plugin.urls.for_kind("find")
-        data_dir = posixpath.join(posixpath.dirname(save_as), "data")
+    def _write_find(self, writer: Any, url: str, save_as: str, data_dir: str, state_counts: list[StateCount]) -> None:
+        """The search page, and beside it the location index it searches (the lookup shards are
+        written after the pages)."""
         page = {"state_counts": state_counts, "search_data_url": f"{data_dir}/",
                 **search_index.page_context(self.registry)}
         self._write(writer, save_as, "find.html", url, listed(page), **page)
-        # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
-        # Made in a process of its own for a large registry, which would otherwise carry the ZIP table
-        # at its peak; for a small one, starting Python again costs more than the memory is worth.
-        make = geo.lookup_files_apart if len(self.registry.clinics) >= LOOKUP_APART_FROM else geo.lookup_files_here
-        self._write_files(writer, "lookup", data_dir, "zip table", make)
         # The location index is made from the registry's model alone (and the shared inputs: settings,
         # code, geocode cache), so an article edit does not remake it.
         registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None

@@ -225,21 +225,33 @@ def lookup_files_here() -> dict[str, bytes]:
     return lookup_files(zipcodes.list_all())
 
 
-def lookup_files_apart() -> dict[str, bytes]:
-    """``lookup_files`` of the ``zipcodes`` table, made in a Python process of its own.
+class LookupFilesApart:
+    """``lookup_files_here`` in a Python process of its own, started at once.
 
-    The table is 42,000 records: reading it and making the shards takes some 200 MB,
-    which a build would otherwise carry on top of its registry at its peak (the package
-    also keeps the table). Only a build with no cached shards comes here.
+    The ZIP table is 42,000 records: reading it and making the shards takes some 200 MB,
+    which a large registry's build would otherwise carry on top of its registry at its
+    peak (the package also keeps the table). And the shards need nothing of the registry,
+    so the process makes them while the build renders its pages. ``result()`` waits for
+    them; ``close()`` stops a process whose shards turned out not to be needed.
     """
-    plugins = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
-    code = ("import marshal, sys, zipcodes\n"
-            "from clinic_directory.geo import lookup_files_here\n"
-            "sys.stdout.buffer.write(marshal.dumps(lookup_files_here()))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"making the ZIP and city lookup files failed:\n{result.stderr.decode(errors='replace')}")
-    files: dict[str, bytes] = marshal.loads(result.stdout)
-    return files
 
+    def __init__(self) -> None:
+        plugins = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
+        code = ("import marshal, sys\n"
+                "from clinic_directory.geo import lookup_files_here\n"
+                "sys.stdout.buffer.write(marshal.dumps(lookup_files_here()))\n")
+        self._process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env)
+
+    def result(self) -> dict[str, bytes]:
+        out, err = self._process.communicate()
+        if self._process.returncode != 0:
+            raise RuntimeError(f"making the ZIP and city lookup files failed:\n{err.decode(errors='replace')}")
+        files: dict[str, bytes] = marshal.loads(out)
+        return files
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.communicate()
