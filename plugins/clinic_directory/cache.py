@@ -345,6 +345,55 @@ class RegistryCache:
         return self._digests
 
 
+class ClinicMemo:
+    """Values made from one clinic's entry (and the inputs every page shares), kept between builds by
+    the clinic's digest: after an edit, only the edited clinic's are made again.
+
+    Each kind of value has its own file, named by the shared inputs it was made with (so a new
+    theme, setting or version of this code starts afresh). Values must be plain data (``marshal``).
+    The file keeps the values of the clinics of the last build only.
+    """
+
+    KEEP = 3  # files per kind of value (a few versions of the shared inputs)
+
+    def __init__(self, directory: Path | None, kind: str, shared: str) -> None:
+        self.path = directory / "memo" / f"{kind}-{shared[:16]}.marshal" if directory else None
+        self._kind = kind
+        self._stored: dict[str, Any] = {}
+        self._used: dict[str, Any] = {}
+        self._made = 0
+        if self.path is not None:
+            with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+                with paused_gc():
+                    stored = marshal.loads(self.path.read_bytes())
+                if isinstance(stored, dict):
+                    self._stored = stored
+
+    def get(self, clinic_digest: str | None, make: Callable[[], Any]) -> Any:
+        """The value made for the clinic entry ``clinic_digest``: from the memo, or ``make()``."""
+        if clinic_digest is None:
+            return make()
+        value = self._stored.get(clinic_digest)
+        if value is None:
+            value = make()
+            self._made += 1
+        self._used[clinic_digest] = value
+        return value
+
+    def save(self) -> None:
+        """Keep the values used in this build (when any was made, or one was left unused)."""
+        if self.path is None or (not self._made and len(self._used) == len(self._stored)):
+            return
+        try:
+            _write_atomically(self.path, marshal.dumps(self._used))
+            kept = sorted(self.path.parent.glob(f"{self._kind}-*.marshal"), key=lambda p: p.stat().st_mtime,
+                          reverse=True)
+            for stale in kept[self.KEEP:]:
+                stale.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("Could not write %s: %s", self.path, error)
+
+
 # -- page keys -----------------------------------------------------------------------------------------------
 
 
@@ -359,7 +408,7 @@ class PageKeys:
     """
 
     def __init__(self, env: jinja2.Environment, context: Mapping[str, Any], base: str,
-                 tokens: Mapping[str, str], everything: str) -> None:
+                 tokens: Mapping[str, str], everything: str, analysis: Path | None = None) -> None:
         self.env = env
         self.context = context
         self.base = base
@@ -368,6 +417,20 @@ class PageKeys:
         self._templates: dict[tuple[str, frozenset[str]], str] = {}
         self._variables: dict[str, frozenset[str] | None] = {}
         self._marks: dict[str, bool] = {}
+        # What the templates read and whether they mark pages, found by parsing them: kept in
+        # ``analysis``, a file named by everything it depends on (theme, settings, code).
+        self._analysis = analysis
+        self._analysed = 0
+        if analysis is not None:
+            with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
+                self._variables, self._marks = marshal.loads(analysis.read_bytes())
+                self._analysed = len(self._variables) + len(self._marks)
+
+    def save_analysis(self) -> None:
+        """Keep what was found by parsing templates for the next build (when there is anything new)."""
+        if self._analysis is not None and len(self._variables) + len(self._marks) != self._analysed:
+            with contextlib.suppress(OSError):
+                _write_atomically(self._analysis, marshal.dumps((self._variables, self._marks)))
 
     def key(self, template: str, save_as: str, url: str, inputs: str, names: Iterable[str]) -> str:
         """The key of the page ``save_as`` rendered from ``template`` with keyword arguments ``names``

@@ -30,8 +30,8 @@ import functools
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from .geo import compact_json
 from .model import Clinic, Physician, Registry
@@ -56,8 +56,7 @@ def words(text: str) -> list[str]:
     return [word for word in _WORD.findall(text.lower()) if len(word) >= SHARD_CHARS]
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     kind: str  # what the result list labels it: "Clinic" or "Physician"
     url: str
     title: str
@@ -67,6 +66,10 @@ class Document:
 
     def row(self) -> list[str]:
         return [self.kind, self.url, self.title, self.detail]
+
+
+# A clinic's document and its physicians' (what ``clinic_documents`` makes), as plain tuples.
+ClinicDocuments = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
 
 
 def _places(clinic: Clinic) -> list[str]:
@@ -91,12 +94,21 @@ def physician_document(physician: Physician, clinic: Clinic) -> Document:
                     (*physician.credentials, *physician.board_certifications, clinic.name, *places))
 
 
-def documents(registry: Registry) -> list[Document]:
-    """Clinics by name, then physicians by name: the order results with equal scores keep."""
-    clinics = registry.clinics_sorted()
-    physicians = sorted(((p, c) for c in clinics for p in c.physicians), key=lambda pc: (pc[0].name.casefold(),
-                                                                                           pc[0].url))
-    return [*map(clinic_document, clinics), *(physician_document(p, c) for p, c in physicians)]
+def clinic_documents(clinic: Clinic) -> ClinicDocuments:
+    """A clinic's document and its physicians', as plain tuples (they are kept per clinic between
+    builds: ``cache.ClinicMemo``). Made from the clinic's entry and the treatments and conditions alone."""
+    return (tuple(clinic_document(clinic)),
+            tuple(tuple(physician_document(physician, clinic)) for physician in clinic.physicians))
+
+
+def documents(registry: Registry,
+              of_clinic: Callable[[Clinic], ClinicDocuments] = clinic_documents) -> list[Document]:
+    """Clinics by name, then physicians by name: the order results with equal scores keep.
+    ``of_clinic`` gives a clinic's documents (``clinic_documents``, or what a past build made of it)."""
+    made = [of_clinic(clinic) for clinic in registry.clinics_sorted()]
+    physicians = sorted((Document._make(doc) for _clinic, docs in made for doc in docs),
+                        key=lambda doc: (doc.name.casefold(), doc.url))
+    return [*(Document._make(clinic) for clinic, _docs in made), *physicians]
 
 
 def index_files(docs: Iterable[Document]) -> dict[str, bytes]:

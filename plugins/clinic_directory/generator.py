@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from pelican.generators import Generator
 from pelican.utils import sanitised_join
 
 from . import articles, directory_search, geo, jsonld, search_index
-from .cache import PageKeys, RegistryCache, digest, stable_repr
+from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, stable_repr
 from .geocode import load_geocoded_registry
 from .model import ListedClinic, Registry, StateCount
 from .parallel import render_pages
@@ -30,10 +31,33 @@ logger = logging.getLogger(__name__)
 
 
 def add_template_helpers(generator: Any) -> None:
-    """``generator_init`` receiver: filters every generator's templates can use (articles too)."""
+    """``generator_init`` receiver: filters every generator's templates can use (articles too), and
+    compiled templates kept in the cache directory (compiling the theme takes a third of a second)."""
     env = getattr(generator, "env", None)
-    if env is not None:
-        env.filters["safe_href"] = safe_href
+    if env is None:
+        return
+    env.filters["safe_href"] = safe_href
+    if env.bytecode_cache is None:
+        env.bytecode_cache = template_bytecode_cache(generator.settings)
+
+
+def template_bytecode_cache(settings: Mapping[str, Any]) -> jinja2.BytecodeCache | None:
+    """Jinja's cache of compiled templates, in the build cache. Jinja checks each template's source
+    and its own version; the environment's options (which shape the compiled code) and this plugin's
+    code name the directory."""
+    directory = read_plugin_settings(settings).cache
+    if directory is None:
+        return None
+    try:
+        options = stable_repr(settings.get("JINJA_ENVIRONMENT", {}), callables=True)
+    except Unstable:
+        return None
+    path = directory / "templates" / digest(code_digest(), options)[:16]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(path))
 
 
 def listed(page: Mapping[str, Any]) -> str:
@@ -135,7 +159,9 @@ class ClinicDirectoryGenerator(Generator):
         shared = digest(store.inputs.shared, stable_repr(data["services"]), stable_repr(data["conditions"]))
         # Pelican's articles are made from the content (and the settings and code: in every key).
         tokens = {"registry": store.inputs.registry, "articles": store.inputs.content}
-        return PageKeys(self.env, self.context, shared, tokens, store.inputs.everything)
+        # What templates read depends on the theme, the settings and the code: the shared inputs.
+        analysis = store.cache_dir / "templates" / f"{store.inputs.shared[:16]}.marshal"
+        return PageKeys(self.env, self.context, shared, tokens, store.inputs.everything, analysis)
 
     def generate_output(self, writer: Any) -> None:
         # Templates do not change during a build: without this, Jinja would look at the files of
@@ -167,6 +193,8 @@ class ClinicDirectoryGenerator(Generator):
             logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
             logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
             render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
+            if self.page_keys is not None:
+                self.page_keys.save_analysis()
             self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory
             self._write_files(writer, "lookup", data_dir, "zip table",
                               apart.result if apart is not None else geo.lookup_files_here)
@@ -225,9 +253,21 @@ class ClinicDirectoryGenerator(Generator):
     def _write_directory_search(self, writer: Any) -> None:
         """Site search: Pagefind reads the education pages after the build; clinics and physicians
         are in an index of their own, made from the registry (directory_search.py)."""
-        documents = directory_search.documents(self.registry)
+        memo = self._memo("directory-documents")
+        digests = self.registry_cache.clinic_digests if memo is not None else {}
+        documents = directory_search.documents(self.registry, lambda clinic: memo.get(
+            digests.get(clinic.slug), functools.partial(directory_search.clinic_documents, clinic))
+            if memo is not None else directory_search.clinic_documents(clinic))
+        if memo is not None:
+            memo.save()
         self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
                           lambda: directory_search.index_files(documents))
+
+    def _memo(self, kind: str) -> ClinicMemo | None:
+        """Values made per clinic, kept between builds (``cache.ClinicMemo``), when pages are reused."""
+        if self.page_keys is None:
+            return None
+        return ClinicMemo(self.plugin.cache, kind, self.page_keys.base)
 
     def _write_find(self, writer: Any, url: str, save_as: str, data_dir: str, state_counts: list[StateCount]) -> None:
         """The search page, and beside it the location index it searches (the lookup shards are
