@@ -833,14 +833,33 @@ class PageStore:
             restored = self.restore(digest(key, name), f"{into}{os.sep}{name}")
             assert restored is not None, "cached_group said it was complete"
 
-    def save_group(self, group: str, key: str, names: list[str], root: Path) -> None:
-        """Cache a group's files, which are at ``root / name``."""
+    def save_group(self, group: str, key: str, names: list[str], root: Path,
+                   elsewhere: Mapping[str, str] | None = None) -> None:
+        """Cache a group's files, which are at ``root / name`` (or at ``elsewhere[name]``)."""
+        elsewhere = elsewhere or {}
         with self._transaction():
             for name in names:
-                self.put(digest(key, name), root / name)
+                self.put(digest(key, name), elsewhere.get(name) or root / name)
         self.save([(digest("group", group, key), json.dumps(sorted(names)).encode("utf-8"))])
 
     # -- the output directory
+
+    def output_path(self, name: str) -> str:
+        return self._prefix + name
+
+    def previous_group_key(self, group: str) -> str | None:
+        """The key of ``group``'s files in the output, as the last build left them."""
+        return self.previous.groups.get(group) if self.previous is not None else None
+
+    def output_has_bytes(self, name: str, key: str | None, content: bytes) -> bool:
+        """Whether the output has file ``name`` as the last build wrote it under ``key``, holding ``content``."""
+        if key is None or not self.output_holds(name, key):
+            return False
+        try:
+            with open(self._prefix + name, "rb") as file:
+                return file.read(len(content) + 1) == content
+        except OSError:
+            return False
 
     def output_holds(self, name: str, key: str) -> bool:
         """Whether the output has file ``name`` as the last build wrote it, under ``key``."""
@@ -880,7 +899,8 @@ class PageStore:
         for name in names:
             key = self.key_of(name)
             if name in self.kept and name in previous.files:
-                manifest.files[name] = previous.files[name]  # kept under the same key, untouched
+                # Untouched; its key is new when a group of files was remade with these same bytes.
+                manifest.files[name] = [key, *previous.files[name][1:]]
             elif name in known_files:
                 manifest.files[name] = [key, *known_files[name]]
             else:
@@ -949,13 +969,20 @@ def reusing_writer(store: PageStore) -> type:
             names = store.cached_group(group, key)
             if names is None:
                 files = {f"{directory}/{relative}": content for relative, content in make().items()}
+                # A file the output holds with these bytes (from the group's last version) is kept:
+                # after a clinic edit, one cell of the location index changes, not all 1,300 files.
+                kept = {name: store.output_path(name) for name, content in files.items()
+                        if store.output_has_bytes(name, store.previous_group_key(group), content)}
                 for name, content in files.items():
+                    if name in kept:
+                        store.kept[name] = key
+                        continue
                     path = sanitised_join(self.output_path, name)
                     store.make_parent(path)
                     with open(path, "wb") as file:
                         file.write(content)
                 names = sorted(files)
-                store.save_group(group, key, names, Path(self.output_path))
+                store.save_group(group, key, names, Path(self.output_path), kept)
             else:
                 store.restore_group(key, names, Path(self.output_path))
             store.record_group(group, key, names)

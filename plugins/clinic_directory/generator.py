@@ -254,13 +254,28 @@ class ClinicDirectoryGenerator(Generator):
         """Site search: Pagefind reads the education pages after the build; clinics and physicians
         are in an index of their own, made from the registry (directory_search.py)."""
         memo = self._memo("directory-documents")
-        digests = self.registry_cache.clinic_digests if memo is not None else {}
-        documents = directory_search.documents(self.registry, lambda clinic: memo.get(
-            digests.get(clinic.slug), functools.partial(directory_search.clinic_documents, clinic))
-            if memo is not None else directory_search.clinic_documents(clinic))
-        if memo is not None:
-            memo.save()
-        self._write_files(writer, "directory", self.directory_search_dir, digest(repr(documents)),
+        if memo is None:
+            documents = directory_search.documents(self.registry)
+            self._write_files(writer, "directory", self.directory_search_dir, None,
+                              lambda: directory_search.index_files(documents))
+            return
+        # Each clinic's documents are kept with their digest (one repr of them when they are made):
+        # the digests in the clinics' order stand for the whole list, which is sorted from them.
+        digests = self.registry_cache.clinic_digests
+        parts: list[str] = []
+
+        def of_clinic(clinic: Any) -> directory_search.ClinicDocuments:
+            def make() -> tuple[str, directory_search.ClinicDocuments]:
+                made = directory_search.clinic_documents(clinic)
+                return digest(repr(made)), made
+
+            part, made = memo.get(digests.get(clinic.slug), make)
+            parts.append(part)
+            return made  # type: ignore[no-any-return]
+
+        documents = directory_search.documents(self.registry, of_clinic)
+        memo.save()
+        self._write_files(writer, "directory", self.directory_search_dir, digest(*parts),
                           lambda: directory_search.index_files(documents))
 
     def _memo(self, kind: str) -> ClinicMemo | None:
@@ -278,6 +293,17 @@ class ClinicDirectoryGenerator(Generator):
         # The location index is made from the registry's model alone (and the shared inputs: settings,
         # code, geocode cache), so an article edit does not remake it.
         registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None
-        self._write_files(writer, "locations", data_dir, registry_digest,
-                          lambda: search_index.build_search_index(self.registry))
+        self._write_files(writer, "locations", data_dir, registry_digest, self._location_index)
+
+    def _location_index(self) -> dict[str, bytes]:
+        """The location index's files, from each clinic's records (kept per clinic between builds)."""
+        memo = self._memo("location-records")
+        if memo is None:
+            return search_index.build_search_index(self.registry)
+        digests = self.registry_cache.clinic_digests
+        services, conditions = sorted(self.registry.services), sorted(self.registry.conditions)
+        files = search_index.build_search_index(self.registry, records_of=lambda clinic: memo.get(
+            digests.get(clinic.slug), functools.partial(search_index.clinic_records, clinic, services, conditions)))
+        memo.save()
+        return files
 

@@ -24,14 +24,15 @@ to ``max_level``, so a dense city is many small files and a rural state a few.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .geo import CITY_SHARDS, CITY_WORDS, EARTH_RADIUS_MI, compact_json
-from .model import Clinic, Location, Registry
+from .model import Clinic, Registry
 from .schema import US_STATES
 
 INDEX_VERSION = 1
@@ -42,12 +43,18 @@ RADIUS_CHOICES_MI = (10, 25, 50, 100, 250, 500)
 NEAREST_FALLBACK = 5  # how many of the nearest matches to list when none is within the radius
 
 
+# What one clinic adds to the index (``clinic_records``): its record, and a row per location with
+# the point it is at, as plain data (kept per clinic between builds: ``cache.ClinicMemo``).
+ClinicRecords = tuple[list[Any], list[tuple[float, float, list[Any]]]]
+
+
 @dataclass(frozen=True)
 class Point:
     lat: float
     lon: float
-    clinic: Clinic
-    location: Location
+    clinic: str  # slug
+    location: str  # slug
+    row: list[Any]
 
 
 def cell_key(level: int, lat: float, lon: float) -> str:
@@ -74,49 +81,55 @@ def assign_cells(points: Iterable[Point], capacity: int = CELL_CAPACITY,
     return leaves
 
 
-def points_of(registry: Registry) -> list[Point]:
-    """Every location with its coordinates, in clinic then location slug order."""
+def clinic_records(clinic: Clinic, services: list[str], conditions: list[str]) -> ClinicRecords:
+    """A clinic's record in the cells and a (lat, lon, row) per location, by location slug. ``services``
+    and ``conditions`` are the registry's slugs, sorted: the record refers to them by position."""
+    service_index = {slug: n for n, slug in enumerate(services)}
+    condition_index = {slug: n for n, slug in enumerate(conditions)}
+    record = [clinic.name, clinic.url, int(clinic.accepting_new_patients),
+              sorted(service_index[e.slug] for e in clinic.services),
+              sorted(condition_index[e.slug] for e in clinic.conditions)]
+    rows = []
+    for location in sorted(clinic.locations, key=lambda loc: loc.slug):
+        if location.geo is None:
+            raise ValueError(f"{clinic.slug}/{location.slug} has no coordinates; "
+                             "the generator must resolve them first")
+        lat, lon = round(location.geo.lat, 6), round(location.geo.lon, 6)
+        rows.append((lat, lon, [clinic.slug, location.slug, lat, lon, location.name, location.address.one_line,
+                                location.phone, int(location.placeholder)]))
+    return record, rows
+
+
+def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY, max_level: int = MAX_LEVEL,
+                       records_of: Callable[[Clinic], ClinicRecords] | None = None) -> dict[str, bytes]:
+    """Every index file as ``relative path -> bytes``; the same registry always gives the same bytes.
+    ``records_of`` gives a clinic's records (``clinic_records``, or what a past build made of it)."""
+    services = sorted(registry.services)
+    conditions = sorted(registry.conditions)
+    if records_of is None:
+        records_of = functools.partial(clinic_records, services=services, conditions=conditions)
+    records: dict[str, list[Any]] = {}
     points = []
     for clinic_slug in sorted(registry.clinics):
         clinic = registry.clinics[clinic_slug]
-        for location in sorted(clinic.locations, key=lambda loc: loc.slug):
-            if location.geo is None:
-                raise ValueError(f"{clinic_slug}/{location.slug} has no coordinates; "
-                                 "the generator must resolve them first")
-            points.append(Point(round(location.geo.lat, 6), round(location.geo.lon, 6), clinic, location))
-    return points
-
-
-def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY,
-                       max_level: int = MAX_LEVEL) -> dict[str, bytes]:
-    """Every index file as ``relative path -> bytes``; the same registry always gives the same bytes."""
-    services = sorted(registry.services)
-    conditions = sorted(registry.conditions)
-    service_index = {slug: n for n, slug in enumerate(services)}
-    condition_index = {slug: n for n, slug in enumerate(conditions)}
-    points = points_of(registry)
+        records[clinic_slug], rows = records_of(clinic)
+        points += [Point(lat, lon, clinic_slug, row[1], row) for lat, lon, row in rows]
     cells = assign_cells(points, capacity, max_level)
 
     files: dict[str, bytes] = {}
     by_service: dict[str, set[str]] = {slug: set() for slug in services}
     by_condition: dict[str, set[str]] = {slug: set() for slug in conditions}
     for key, members in cells.items():
-        clinics: dict[str, list[object]] = {}
+        clinics: dict[str, list[Any]] = {}
         rows = []
-        for point in sorted(members, key=lambda p: (p.clinic.slug, p.location.slug)):
-            clinic, location = point.clinic, point.location
-            if clinic.slug not in clinics:
-                clinics[clinic.slug] = [
-                    clinic.name, clinic.url, int(clinic.accepting_new_patients),
-                    sorted(service_index[e.slug] for e in clinic.services),
-                    sorted(condition_index[e.slug] for e in clinic.conditions),
-                ]
-                for entry in clinic.services:
-                    by_service[entry.slug].add(key)
-                for entry in clinic.conditions:
-                    by_condition[entry.slug].add(key)
-            rows.append([clinic.slug, location.slug, point.lat, point.lon, location.name,
-                         location.address.one_line, location.phone, int(location.placeholder)])
+        for point in sorted(members, key=lambda p: (p.clinic, p.location)):
+            if point.clinic not in clinics:
+                clinics[point.clinic] = record = records[point.clinic]
+                for position in record[3]:
+                    by_service[services[position]].add(key)
+                for position in record[4]:
+                    by_condition[conditions[position]].add(key)
+            rows.append(point.row)
         files[f"cells/{key}.json"] = compact_json({"clinics": clinics, "locations": rows})
     for slug, keys in by_service.items():
         files[f"filter/treatment/{slug}.json"] = compact_json(sorted(keys))
