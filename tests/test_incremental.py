@@ -159,6 +159,29 @@ def test_output_edited_by_hand_is_repaired(tmp_path: Path) -> None:
     assert tree(project.output) == expected
 
 
+@pytest.mark.parametrize("apart", [True, False], ids=["checked in another process", "checked here"])
+def test_the_output_check_finds_what_changed_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     apart: bool) -> None:
+    """What a rebuild trusts of the output: a large output is checked in a forked process, which
+    must find exactly what a check in the build's own process finds."""
+    project = Project(tmp_path)
+    project.build()
+    (project.output / "clinics" / "katy-pain-and-spine" / "index.html").write_text("edited by hand")
+    (project.output / "physicians" / "nimish-dave" / "index.html").unlink()
+    (project.output / "clinics" / "stray.html").write_text("put here by hand")
+    monkeypatch.setattr(cache.PageStore, "CHECK_APART_FROM", 0 if apart else 10**9)
+    store = cache.PageStore(project.cache, project.output.resolve(), BuildInputs("", "", ""))
+    try:
+        assert (store._checking._child is not None) == apart  # the check really ran where it should
+        assert store.changes.files == {"clinics/katy-pain-and-spine/index.html", "physicians/nimish-dave/index.html"}
+        assert store.changes.dirs == {"clinics", "physicians/nimish-dave"}
+        assert not store.output_holds("physicians/nimish-dave/index.html", store.previous.files[
+            "physicians/nimish-dave/index.html"][0])
+        assert build_module.stray_files(project.output, store.previous, store.changes.dirs) == ["clinics/stray.html"]
+    finally:
+        store.close()
+
+
 def test_problems_are_reported_with_lines_although_the_registry_is_cached(tmp_path: Path) -> None:
     project = Project(tmp_path)
     project.build()

@@ -246,7 +246,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
         store.save_manifest(staged_files(output))
         return
     wanted = set(store.kept).union(staged)
-    strays = stray_files(output, previous)  # before we write: only other hands changed a directory by now
+    strays = stray_files(output, previous, store.changes.dirs)  # as the build found them when it started
     touched = {""}
     for name in staged:
         src, dst = staging / name, output / name
@@ -274,14 +274,14 @@ def parents(name: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
-def stray_files(output: Path, previous: Manifest) -> list[str]:
+def stray_files(output: Path, previous: Manifest, changed: set[str]) -> list[str]:
     """Files in ``output`` the last build did not write there. Only a directory whose mtime
-    changed since can hold one, so only those are listed."""
+    changed since (those in ``changed``) can hold one, so only those are listed."""
     found = []
     prefix = f"{output}{os.sep}"
-    for directory, mtime in previous.dirs.items():
-        path = prefix + directory  # a string, not a Path: 60,000 directories
-        if mtime_of(path) in (None, mtime):
+    for directory in sorted(changed):
+        path = prefix + directory
+        if mtime_of(path) is None:
             continue
         with os.scandir(path) as entries:
             for entry in entries:

@@ -595,6 +595,22 @@ class Tree:
         return tree
 
 
+@dataclass
+class Changes:
+    """What changed in an output since the build that recorded its manifest: files whose size or
+    mtime differ (or that are gone), directories whose mtime differs (where a stray file may be)."""
+
+    files: set[str]
+    dirs: set[str]
+
+
+def changes_since(prefix: str, manifest: Manifest) -> tuple[list[str], list[str]]:
+    """The files and directories of ``manifest`` (under ``prefix``) that changed, as plain lists."""
+    files = [name for name, (_key, size, mtime) in manifest.files.items() if file_state(prefix + name) != (size, mtime)]
+    dirs = [name for name, mtime in manifest.dirs.items() if mtime_of(prefix + name) != mtime]
+    return files, dirs
+
+
 def mtime_of(path: str | Path) -> int | None:
     state = file_state(path)
     return None if state is None else state[1]
@@ -611,6 +627,7 @@ class PageStore:
     """
 
     KEEP_MANIFESTS = 20
+    CHECK_APART_FROM = 5000  # files in the output: from here, it is checked in another process
 
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
@@ -621,6 +638,15 @@ class PageStore:
         self.reuse_output = reuse_output
         self.manifest_path = cache_dir / "outputs" / f"{digest(str(output))[:16]}.marshal"
         self.previous = Manifest.load(self.manifest_path) if output.is_dir() else None
+        self._changes: Changes | None = None
+        self._checking: Any = None
+        if self.previous is not None:
+            # Looking at each of 60,000 files and 70,000 directories takes half a second: for a large
+            # output, a forked process does it beside the registry's parsing, from the start.
+            from .parallel import Apart  # (parallel imports build, which imports us)
+
+            self._checking = Apart(functools.partial(changes_since, self._prefix), self.previous,
+                                   fork=len(self.previous.files) >= self.CHECK_APART_FROM)
         self.kept: dict[str, str] = {}
         self.restored: dict[str, str] = {}
         self.rendered: dict[str, str] = {}
@@ -797,6 +823,9 @@ class PageStore:
                     os.unlink(self._file(key))
 
     def close(self) -> None:
+        if self._checking is not None:
+            self._checking.close()
+            self._checking = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -861,6 +890,17 @@ class PageStore:
         except OSError:
             return False
 
+    @property
+    def changes(self) -> Changes:
+        """What changed in the output since the last build into it (nothing, when it is unknown to us)."""
+        if self._changes is None:
+            found = self._checking.result() if self._checking is not None else ([], [])
+            if found is None:  # the process failed: look here
+                assert self.previous is not None
+                found = changes_since(self._prefix, self.previous)
+            self._changes = Changes(set(found[0]), set(found[1]))
+        return self._changes
+
     def output_holds(self, name: str, key: str) -> bool:
         """Whether the output has file ``name`` as the last build wrote it, under ``key``."""
         if not self.reuse_output or self.previous is None:
@@ -868,7 +908,7 @@ class PageStore:
         recorded = self.previous.files.get(name)
         if recorded is None or recorded[0] != key:
             return False
-        return file_state(self._prefix + name) == (recorded[1], recorded[2])
+        return name not in self.changes.files
 
     def unchanged_since_last_build(self) -> bool:
         """Whether the last build had the same inputs, and left an output nobody has touched since."""
@@ -878,11 +918,8 @@ class PageStore:
         if previous.inputs != self.inputs.everything:
             logger.info("Building %s: an input changed since its last build", self.output)
             return False
-        prefix = self._prefix
-        changed = next((name for name, (_key, size, mtime) in previous.files.items()
-                        if file_state(prefix + name) != (size, mtime)), None)
-        changed = changed or next((name or "." for name, mtime in previous.dirs.items()
-                                   if mtime_of(prefix + name) != mtime), None)
+        changed = min(self.changes.files, default=None) or min(
+            (name or "." for name in self.changes.dirs), default=None)
         if changed:
             logger.info("Building %s: %s changed since its last build", self.output, changed)
         return changed is None

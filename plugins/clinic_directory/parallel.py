@@ -69,32 +69,66 @@ def _render_and_exit(pages: Sequence[Any], render: Callable[[Any], None], progre
         os._exit(status)
 
 
+class Apart:
+    """``work(argument)`` in a forked process, started at once, when there is a second CPU and ``fork``
+    (else here, when the result is asked for). The result comes back through a pipe, so it must be plain data
+    (``marshal``); ``result()`` is None when the process failed (``work``'s caller must treat None
+    as "no answer"). ``close()`` stops a process whose result turned out not to be needed."""
+
+    def __init__(self, work: Callable[[Any], Any], argument: Any, fork: bool = True) -> None:
+        self._work, self._argument = work, argument
+        self._child: int | None = None
+        self._done = False
+        self._result: Any = None
+        if not fork or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return
+        reading, writing = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            os.close(reading)
+            status = 1
+            try:
+                with os.fdopen(writing, "wb") as pipe:
+                    pipe.write(marshal.dumps(work(argument)))
+                status = 0
+            except BaseException:  # noqa: BLE001 - the parent sees no answer
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(writing)
+        self._child, self._reading = child, reading
+
+    def result(self) -> Any:
+        if self._done:
+            return self._result
+        self._done = True
+        if self._child is None:
+            self._result = self._work(self._argument)
+            return self._result
+        with os.fdopen(self._reading, "rb") as pipe:  # read to the end before waiting: the pipe holds 64 kB
+            answer = pipe.read()
+        _pid, status = os.waitpid(self._child, 0)
+        self._child = None
+        self._result = marshal.loads(answer) if status == 0 and answer else None
+        return self._result
+
+    def close(self) -> None:
+        if self._child is not None:
+            os.kill(self._child, signal.SIGKILL)
+            os.close(self._reading)
+            os.waitpid(self._child, 0)
+            self._child = None
+        self._done = True
+
+
 def in_two(work: Callable[[Any], Any], first: Any, second: Any) -> tuple[Any, Any]:
     """``(work(first), work(second))``, the second made in a forked process when there is a
     second CPU. Its result comes back through a pipe, so it must be plain data (``marshal``);
     if the process fails, its result is None (``work`` must treat None as "no answer")."""
-    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
-        return work(first), work(second)
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(reading)
-        status = 1
-        try:
-            with os.fdopen(writing, "wb") as pipe:
-                pipe.write(marshal.dumps(work(second)))
-            status = 0
-        except BaseException:  # noqa: BLE001 - the parent sees no answer
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    os.close(writing)
+    apart = Apart(work, second)
     try:
         mine = work(first)
-    finally:
-        with os.fdopen(reading, "rb") as pipe:  # read to the end before waiting: the pipe holds 64 kB
-            answer = pipe.read()
-        _pid, status = os.waitpid(child, 0)
-    theirs = marshal.loads(answer) if status == 0 and answer else None
-    return mine, theirs
-
+    except BaseException:
+        apart.close()
+        raise
+    return mine, apart.result()
