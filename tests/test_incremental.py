@@ -159,6 +159,26 @@ def test_output_edited_by_hand_is_repaired(tmp_path: Path) -> None:
     assert tree(project.output) == expected
 
 
+def test_a_large_registry_rebuilds_as_a_clean_build_does(tmp_path: Path) -> None:
+    """From 500 clinics and 5,000 files, forked processes store the registry cache, make the location
+    index and check the output for hand edits: the result must still be a clean build's, bytes and all."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import synth
+
+    project = Project(tmp_path)
+    project.registry.write_text(synth.dump(synth.generate(1000, seed=3)), encoding="utf-8")
+    project.build()
+    assert len(list((project.cache / "registry").glob("*.marshal"))) == 1  # stored by the forked process
+    (project.output / "clinics" / "stray.html").write_text("put here by hand")
+    edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"')
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache), "--verbose"])
+    assert result.returncode == 0, result.stderr
+    assert "Registry: 1 of 1000 clinics changed since the last build" in result.stderr  # the stored registry was used
+    assert len(rendered(result)) < 10
+    assert tree(project.output) == tree(project.clean_build())
+
+
 @pytest.mark.parametrize("apart", [True, False], ids=["checked in another process", "checked here"])
 def test_the_output_check_finds_what_changed_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      apart: bool) -> None:

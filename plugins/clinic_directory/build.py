@@ -32,9 +32,9 @@ from pelican import Pelican, signals
 from pelican.settings import read_settings
 
 from .cache import (
+    PAGEFIND_BODY,
     VOLATILE_SETTINGS,
     Manifest,
-    PAGEFIND_BODY,
     PageStore,
     Tree,
     code_digest,

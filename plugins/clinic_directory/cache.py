@@ -36,7 +36,6 @@ import gc
 import hashlib
 import importlib.metadata
 import inspect
-import itertools
 import json
 import logging
 import marshal
@@ -228,14 +227,22 @@ class RegistryCache:
 
     KEEP = 3  # registry versions kept: switching branches back and forth parses nothing
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, apart_from: int | None = None) -> None:
+        """``apart_from``: from this many clinics, the registry is stored by a forked process (the
+        build must ``close()`` the cache before it ends)."""
         self.directory = directory / "registry" if directory else None
+        self.apart_from = apart_from
+        self._saving: Any = None
         self.data: dict[str, Any] | None = None
         self._digests: dict[str, str] | None = None
+        self._raw: bytes | None = None
+        self._raw_path = Path()
 
     def _path(self, raw: bytes) -> Path:
         assert self.directory is not None
-        return self.directory / f"{digest(code_digest(), raw)}.marshal"
+        if self._raw is not raw:  # hashing 30 MB takes a twentieth of a second: once per file read
+            self._raw, self._raw_path = raw, self.directory / f"{digest(code_digest(), raw)}.marshal"
+        return self._raw_path
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         try:
@@ -318,15 +325,34 @@ class RegistryCache:
               pieces: Pieces | None) -> dict[str, Any]:
         stored = {"code": code_digest(), "data": data, "clinic_digests": digests,
                   "header": pieces.header if pieces else "", "chunks": pieces.chunks if pieces else {}}
+        path = self._path(raw)
+        if self.apart_from is not None and len(data["clinics"]) >= self.apart_from:
+            # Writing 30 MB takes a fifth of a second, which a forked process spends beside the build.
+            from .parallel import Apart  # (parallel imports build, which imports us)
+
+            self.close()
+            self._saving = Apart(self._write, (path, stored))
+        else:
+            self._write((path, stored))
+        return stored
+
+    def _write(self, what: tuple[Path, dict[str, Any]]) -> bool:
+        path, stored = what
         assert self.directory is not None
         try:
-            _write_atomically(self._path(raw), marshal.dumps(stored))
+            _write_atomically(path, marshal.dumps(stored))
             newest_first = sorted(self.directory.glob("*.marshal"), key=lambda p: p.stat().st_mtime, reverse=True)
             for stale in newest_first[self.KEEP:]:
                 stale.unlink(missing_ok=True)
         except OSError as error:
             logger.warning("Could not write the registry cache in %s: %s", self.directory, error)
-        return stored
+        return True
+
+    def close(self) -> None:
+        """Wait until the registry is stored."""
+        if self._saving is not None:
+            self._saving.result()
+            self._saving = None
 
     def release_clinics(self) -> None:
         """Let go of the clinics' plain data once the model is made from it (the model keeps what it
@@ -933,12 +959,15 @@ class PageStore:
         known_files = known.files if known is not None else {}
         manifest = Manifest(self.inputs.everything, groups=dict(self.groups),
                             indexed=dict(sorted(self.indexed.items())))
+        kept, recorded_files = self.kept, previous.files
         for name in names:
-            key = self.key_of(name)
-            if name in self.kept and name in previous.files:
+            key = kept.get(name)
+            if key is not None and (recorded := recorded_files.get(name)) is not None:
                 # Untouched; its key is new when a group of files was remade with these same bytes.
-                manifest.files[name] = [key, *previous.files[name][1:]]
-            elif name in known_files:
+                manifest.files[name] = recorded if recorded[0] == key else [key, *recorded[1:]]
+                continue
+            key = self.key_of(name)
+            if name in known_files:
                 manifest.files[name] = [key, *known_files[name]]
             else:
                 state = file_state(self._prefix + name)

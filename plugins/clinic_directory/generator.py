@@ -22,7 +22,7 @@ from . import articles, directory_search, geo, jsonld, search_index
 from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, stable_repr
 from .geocode import load_geocoded_registry
 from .model import ListedClinic, Registry, StateCount
-from .parallel import render_pages
+from .parallel import Apart, render_pages
 from .progress import Progress
 from .settings import read_plugin_settings
 from .urls import safe_href
@@ -66,7 +66,7 @@ def listed(page: Mapping[str, Any]) -> str:
     return digest(repr(sorted(page.items())))
 
 
-LOOKUP_APART_FROM = 500  # clinics: from here, the shards are made beside the rendering (geo.LookupFilesApart)
+APART_FROM = 500  # clinics: from here, the lookup shards and the location index are made in processes of their own
 
 
 class Deferred(functools.partial):  # type: ignore[type-arg]
@@ -82,7 +82,7 @@ class ClinicDirectoryGenerator(Generator):
         plugin = read_plugin_settings(self.settings)
         self.plugin = plugin
         # Coordinates from the registry's geo, else from the committed geocode cache: never the network.
-        self.registry_cache = RegistryCache(plugin.cache)
+        self.registry_cache = RegistryCache(plugin.cache, apart_from=APART_FROM)
         self.registry = load_geocoded_registry(plugin, label=str(plugin.registry), registry_cache=self.registry_cache)
         self.registry_cache.release_clinics()
         # The registry lives as long as the build: keep its millions of objects out of every later
@@ -184,8 +184,16 @@ class ClinicDirectoryGenerator(Generator):
         # For a large registry they are made in a process of its own, beside the rendering (geo.py);
         # for a small one, starting Python again costs more than that saves.
         lookup_key = self._group_key("lookup", data_dir, "zip table")
-        apart = (geo.LookupFilesApart() if len(registry.clinics) >= LOOKUP_APART_FROM
+        apart = (geo.LookupFilesApart() if len(registry.clinics) >= APART_FROM
                  and not (lookup_key and writer.has_group("lookup", lookup_key)) else None)
+        # The location index is made from the model alone: for a large registry, in a forked process
+        # beside the pages' keys (or their rendering), when neither the output nor the cache has it.
+        # It is written after the pages.
+        registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None
+        locations_key = self._group_key("locations", data_dir, registry_digest)
+        locations = (Apart(lambda _none: self._location_index(), None,
+                           fork=len(registry.clinics) >= APART_FROM)
+                     if not (locations_key and writer.has_group("locations", locations_key)) else None)
         try:
             self._write_find(writer, find_url, find_save_as, data_dir, state_counts)
             self._write_directory_search(writer)
@@ -196,11 +204,16 @@ class ClinicDirectoryGenerator(Generator):
             if self.page_keys is not None:
                 self.page_keys.save_analysis()
             self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory
+            self._write_files(writer, "locations", data_dir, registry_digest,
+                              lambda: (locations.result() if locations else None) or self._location_index())
             self._write_files(writer, "lookup", data_dir, "zip table",
                               apart.result if apart is not None else geo.lookup_files_here)
         finally:
             if apart is not None:
                 apart.close()
+            if locations is not None:
+                locations.close()
+            self.registry_cache.close()
         self.progress.done()
 
     def _queue_pages(self, writer: Any, site_url: str, digests: Mapping[str, str], groups: list[Any],
@@ -285,18 +298,15 @@ class ClinicDirectoryGenerator(Generator):
         return ClinicMemo(self.plugin.cache, kind, self.page_keys.base)
 
     def _write_find(self, writer: Any, url: str, save_as: str, data_dir: str, state_counts: list[StateCount]) -> None:
-        """The search page, and beside it the location index it searches (the lookup shards are
-        written after the pages)."""
+        """The search page (its location index and lookup shards are written after the pages)."""
         page = {"state_counts": state_counts, "search_data_url": f"{data_dir}/",
                 **search_index.page_context(self.registry)}
         self._write(writer, save_as, "find.html", url, listed(page), **page)
-        # The location index is made from the registry's model alone (and the shared inputs: settings,
-        # code, geocode cache), so an article edit does not remake it.
-        registry_digest = self.page_keys.tokens["registry"] if self.page_keys is not None else None
-        self._write_files(writer, "locations", data_dir, registry_digest, self._location_index)
 
     def _location_index(self) -> dict[str, bytes]:
-        """The location index's files, from each clinic's records (kept per clinic between builds)."""
+        """The location index's files, from each clinic's records (kept per clinic between builds).
+        They are made from the registry's model alone (and the shared inputs: settings, code, geocode
+        cache), so an article edit does not remake them."""
         memo = self._memo("location-records")
         if memo is None:
             return search_index.build_search_index(self.registry)
