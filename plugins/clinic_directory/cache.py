@@ -654,6 +654,7 @@ class PageStore:
 
     KEEP_MANIFESTS = 20
     CHECK_APART_FROM = 5000  # files in the output: from here, it is checked in another process
+    LOOKUPS_ONE_BY_ONE = 1000  # page cache look-ups; after these, its index is read whole
 
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
@@ -685,6 +686,8 @@ class PageStore:
         self._db: sqlite3.Connection | None = None
         self._directories: set[str] = set()  # made (or found) this build: one mkdir each, not one per file
         self.states: dict[str, tuple[int, int]] = {}  # key -> (size, mtime) of a file put or restored
+        self._rows: dict[str, tuple[int, int, str, int]] | None = None  # the page cache's index, once read whole
+        self._lookups = 0
 
     def state_of(self, name: str) -> tuple[int, int] | None:
         """(size, mtime) of a file this build restored or rendered into the staging directory,
@@ -745,9 +748,21 @@ class PageStore:
                 os.mkdir(directory)
             self._directories.add(directory)
 
+    def _row(self, key: str) -> tuple[int, int, str, int] | None:
+        """The index's (size, mtime, digest, indexed) of the cached file of ``key``. After many
+        look-ups (a build into an empty output makes 60,000), the index is read whole, in one query."""
+        if self._rows is None:
+            self._lookups += 1
+            if self._lookups <= self.LOOKUPS_ONE_BY_ONE:
+                row = self.db.execute("SELECT size, mtime, digest, indexed FROM pages WHERE key = ?", (key,)).fetchone()
+                return row  # type: ignore[no-any-return]
+            self._rows = {key: row for key, *row in self.db.execute(
+                "SELECT key, size, mtime, digest, indexed FROM pages")}  # type: ignore[misc]
+        return self._rows.get(key)
+
     def _lookup(self, key: str) -> tuple[str, bool] | None:
         """(digest, indexed) of the cached file of ``key``, if it is there as it was cached."""
-        row = self.db.execute("SELECT size, mtime, digest, indexed FROM pages WHERE key = ?", (key,)).fetchone()
+        row = self._row(key)
         if row is None or file_state(self._file(key)) != (row[0], row[1]):
             return None
         self.states[key] = row[0], row[1]
@@ -790,6 +805,8 @@ class PageStore:
             os.replace(temporary, path)
         size, mtime = file_state(path) or (-1, -1)
         self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", (key, size, mtime, *scanned))
+        if self._rows is not None:
+            self._rows[key] = (size, mtime, scanned[0], int(scanned[1]))
         if linked:
             self.states[key] = size, mtime
         return scanned
@@ -844,6 +861,9 @@ class PageStore:
             unused = [key for (key,) in self.db.execute(
                 "SELECT key FROM pages WHERE key NOT IN (SELECT key FROM used) LIMIT ?", (batch,))]
             self.db.executemany("DELETE FROM pages WHERE key = ?", ((key,) for key in unused))
+            for key in unused:
+                if self._rows is not None:
+                    self._rows.pop(key, None)
             for key in unused:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self._file(key))
@@ -1002,6 +1022,15 @@ def reusing_writer(store: PageStore) -> type:
 
         page_store = store
 
+        def _path_of(self, name: str) -> str:
+            """Where page ``name`` goes. Pelican's ``sanitised_join`` makes both paths absolute on each
+            call (60,000 pages): it is kept for names that could leave the output directory."""
+            if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+                return str(sanitised_join(self.output_path, name))
+            if not hasattr(self, "_prefix"):
+                self._prefix = os.path.join(os.path.abspath(self.output_path), "")
+            return self._prefix + name
+
         def reuse(self, name: str, key: str) -> bool:
             """True when page ``name`` needs no rendering: the output holds it under ``key``
             (nothing is written), or the cache does (it is put in the staging directory)."""
@@ -1010,7 +1039,7 @@ def reusing_writer(store: PageStore) -> type:
             if store.output_holds(name, key):
                 store.kept[name] = key
                 return True
-            scanned = store.restore(key, sanitised_join(self.output_path, name))
+            scanned = store.restore(key, self._path_of(name))
             if scanned is None:
                 store.rendered[name] = key
                 return False
