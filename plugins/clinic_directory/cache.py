@@ -24,6 +24,13 @@ kept in the cache directory (setting ``CLINIC_DIRECTORY_CACHE``, default ``cache
     What the last build left in an output directory: every file's key, size and
     mtime, and a digest of all the build's inputs. A build whose inputs all match,
     into an output that nobody touched since, has nothing to do.
+``memo/<kind>-<shared>.marshal``
+    Values made from one clinic's entry (its site search documents, its rows in the
+    location index), by the clinic's digest, in a file named by the inputs every page
+    shares: after an edit only the edited clinic's are made again (``ClinicMemo``).
+``templates/``
+    Jinja's compiled templates, and what each template reads (``PageKeys``), named by
+    the inputs they depend on.
 """
 
 from __future__ import annotations
