@@ -532,3 +532,13 @@ def test_a_lookup_process_not_needed_is_stopped() -> None:
     apart = geo.LookupFilesApart()
     apart.close()
     assert apart._process.returncode is not None
+
+
+def test_a_lookup_process_that_fails_leaves_the_files_to_the_build(caplog: pytest.LogCaptureFixture) -> None:
+    """A process that dies (out of memory, killed) costs time, not the build: the files are made here."""
+    from clinic_directory import geo
+
+    apart = geo.LookupFilesApart()
+    apart._process.kill()
+    assert apart.result() == geo.lookup_files_here()
+    assert "making them here" in caplog.text

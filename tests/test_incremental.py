@@ -138,6 +138,20 @@ def test_rebuild_with_nothing_changed_writes_nothing(tmp_path: Path) -> None:
     assert mtimes(project.output) == before
 
 
+def test_inputs_named_by_relative_or_absolute_paths_are_the_same_inputs(tmp_path: Path) -> None:
+    """The registry and the cache given relative to the working directory (as ``make`` does),
+    then absolute: the same files, so the second build has nothing to do."""
+    project = Project(tmp_path)
+    relative = [os.path.relpath(path, ROOT) for path in (project.registry, project.cache)]
+    result = build(project.output, registry=Path(relative[0]), settings=str(project.settings),
+                   extra=["--cache", relative[1]])
+    assert result.returncode == 0, result.stderr
+    result = build(project.output, registry=project.registry, settings=str(project.settings),
+                   extra=["--cache", str(project.cache), "--verbose"])
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to do" in result.stderr
+
+
 def test_build_from_warm_cache_into_empty_output_equals_clean_build(tmp_path: Path) -> None:
     project = Project(tmp_path)
     project.build()

@@ -70,7 +70,10 @@ CACHE_FORMAT = "2"
 LIBRARIES = ("pelican", "jinja2", "markupsafe", "markdown", "pyyaml", "zipcodes", "pygments", "docutils",
              "feedgenerator", "pagefind-bin", "python-dateutil", "tzdata")
 # Settings that differ between two builds of the same site (the staging directory).
-VOLATILE_SETTINGS = frozenset({"OUTPUT_PATH"})
+# Settings that no page depends on: where the output goes, and where the inputs whose bytes are
+# digested on their own are (the same registry named by a relative or an absolute path is the same input).
+VOLATILE_SETTINGS = frozenset({"OUTPUT_PATH", "CLINIC_DIRECTORY_REGISTRY", "CLINIC_DIRECTORY_CACHE",
+                               "CLINIC_DIRECTORY_GEOCODE_CACHE"})
 # Pages holding this are indexed by Pagefind (the site search); the page cache records which do.
 PAGEFIND_BODY = b"data-pagefind-body"
 # Variables Pelican's writer sets per page, from the page's path and the settings.

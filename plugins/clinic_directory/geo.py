@@ -12,6 +12,7 @@ geopy's mean Earth radius), ``normalize_city`` and ``city_shard_key``.
 from __future__ import annotations
 
 import json
+import logging
 import marshal
 import math
 import os
@@ -23,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # geopy.distance.EARTH_RADIUS (6371.009 km, the IUGG mean radius) in statute miles,
 # so that our distances agree with geopy's great_circle to the last digit shown.
@@ -245,11 +248,18 @@ class LookupFilesApart:
                                          stderr=subprocess.PIPE, env=env)
 
     def result(self) -> dict[str, bytes]:
+        """The shards; made here after all when the process failed or its answer is unreadable
+        (the build is slower and larger for it, not wrong)."""
         out, err = self._process.communicate()
-        if self._process.returncode != 0:
-            raise RuntimeError(f"making the ZIP and city lookup files failed:\n{err.decode(errors='replace')}")
-        files: dict[str, bytes] = marshal.loads(out)
-        return files
+        try:
+            if self._process.returncode != 0:
+                raise ValueError(f"it exited with status {self._process.returncode}")
+            files: dict[str, bytes] = marshal.loads(out)
+            return files
+        except (ValueError, EOFError, TypeError) as error:
+            logger.warning("The process making the ZIP and city lookup files failed (%s); making them here.\n%s",
+                           error, err.decode(errors="replace").strip())
+            return lookup_files_here()
 
     def close(self) -> None:
         if self._process.poll() is None:
