@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from pelican.settings import read_settings
 
 from .cache import (
     PAGEFIND_BODY,
+    UNMARKED,
     VOLATILE_SETTINGS,
     Manifest,
     PageStore,
@@ -92,9 +93,14 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
             build_search_index(staging)
             sync_tree(staging, output, delete=True)
         else:
-            store.save_rendered(staging)
             tree = Tree.walk(staging, store.state_of)
-            staged = index_site(staging, output, store, sorted(tree.files))
+            # Pagefind runs in a process of its own while the page cache takes the rendered pages.
+            indexing = index_site(staging, output, store, sorted(tree.files))
+            try:
+                store.save_rendered(staging, tree.files)
+                staged = indexing.finish()
+            finally:
+                indexing.stop()
             publish(staging, output, store, staged, tree)
             store.prune()
     finally:
@@ -171,17 +177,30 @@ def staged_files(staging: Path) -> list[str]:
     return sorted(found)
 
 
-def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> list[str]:
-    """Run Pagefind over the new site unless no page it indexes changed since it last ran.
-    Returns the staged files, Pagefind's included.
+@dataclass
+class Indexing:
+    """What ``index_site`` started: ``finish()`` waits for Pagefind (when it runs) and returns the
+    staged files, Pagefind's included; ``stop()`` ends a run nobody will wait for."""
+
+    finish: Callable[[], list[str]]
+    run: PagefindRun | None = None
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+
+
+def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> Indexing:
+    """Start Pagefind over the new site unless no page it indexes changed since it last ran.
 
     Pagefind indexes the pages marked ``data-pagefind-body`` (every page when none is).
     It reads a whole site, so the marked pages the output keeps are linked into the
     staging directory while it runs (a hard link copies nothing; the output is only read).
-    Which pages are marked, the cache knows for the pages it holds; only the others are read.
+    Which pages are marked, the cache knows for the pages it holds, and the build for the
+    pages of templates that mark none (``store.unmarked``); only the others are read.
     """
-    scanned = {name: store.scans.get(name) or scan(staging / name)  # name: digest, marked
-               for name in staged if name.endswith(".html")}
+    scanned = {name: store.scans.get(name) or (UNMARKED if name in store.unmarked else scan(staging / name))
+               for name in staged if name.endswith(".html")}  # name: digest, marked
     previous = store.previous.indexed if store.previous else {}
     store.indexed = {name: page_digest for name, (page_digest, marked) in scanned.items() if marked}
     store.indexed.update((name, previous[name]) for name in store.kept if name in previous)
@@ -195,22 +214,28 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
     names = store.group_files("pagefind", key)
     if names is not None and all(store.output_holds(name, key) for name in names):
         store.keep_group("pagefind", key, names)
-        return staged
+        return Indexing(lambda: staged)
     files = store.cached_group("pagefind", key)
-    if files is None:
-        linked = [name for name in pages if name in store.kept]
-        for name in linked:
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            os.link(output / name, staging / name)
-        build_search_index(staging, pagefind_glob(store.indexed))
+    if files is not None:
+        store.restore_group(key, files, staging)
+        store.record_group("pagefind", key, files)
+        return Indexing(lambda: sorted({*staged, *files}))
+    linked = [name for name in pages if name in store.kept]
+    for name in linked:
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        os.link(output / name, staging / name)
+    run = PagefindRun(staging, pagefind_glob(store.indexed))
+
+    def finish() -> list[str]:
+        run.wait()
         for name in linked:
             (staging / name).unlink()
-        files = [f"pagefind/{name}" for name in staged_files(staging / "pagefind")]
-        store.save_group("pagefind", key, files, staging)
-    else:
-        store.restore_group(key, files, staging)
-    store.record_group("pagefind", key, files)
-    return sorted({*staged, *files})
+        made = [f"pagefind/{name}" for name in staged_files(staging / "pagefind")]
+        store.save_group("pagefind", key, made, staging)
+        store.record_group("pagefind", key, made)
+        return sorted({*staged, *made})
+
+    return Indexing(finish, run)
 
 
 def scan(page: Path) -> tuple[str, bool]:
@@ -305,31 +330,54 @@ UNUSED_PAGEFIND_FILES = ("pagefind-ui.js", "pagefind-ui.css", "pagefind-modular-
 
 
 def build_search_index(site: Path, glob: str | None = None) -> None:
-    """Index the finished site with Pagefind (into ``site/pagefind/``) for the search page.
+    """Index the finished site with Pagefind (into ``site/pagefind/``) for the search page."""
+    PagefindRun(site, glob).wait()
+
+
+class PagefindRun:
+    """Pagefind indexing ``site`` (into ``site/pagefind/``) in a process of its own, started at once:
+    it takes over a second whatever the site's size, which the build can spend on other work.
 
     Pagefind is the binary the ``pagefind-bin`` wheel ships: it runs offline and reads
     only ``site``. Pages opt in with ``data-pagefind-body`` (see the templates).
     ``glob`` narrows the files Pagefind reads (it reads every HTML file by default).
     """
-    try:
-        from pagefind_bin import get_executable
 
-        executable = get_executable()
-    except (ImportError, FileNotFoundError) as error:
-        raise BuildFailed("the site search index needs Pagefind, which is not installed: run `make setup` "
-                          "(requirements.lock pins pagefind-bin)") from error
-    command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent",
-               *(["--glob", glob] if glob else [])]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise BuildFailed(f"Pagefind could not index the site: {error}") from error
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        raise BuildFailed(f"Pagefind could not index the site (exit {result.returncode}): {detail}")
-    # Pagefind also writes its ready-made search UIs; the search page uses only its API.
-    for name in UNUSED_PAGEFIND_FILES:
-        (site / "pagefind" / name).unlink(missing_ok=True)
+    TIMEOUT = 600  # seconds
+
+    def __init__(self, site: Path, glob: str | None = None) -> None:
+        self.site = site
+        try:
+            from pagefind_bin import get_executable
+
+            executable = get_executable()
+        except (ImportError, FileNotFoundError) as error:
+            raise BuildFailed("the site search index needs Pagefind, which is not installed: run `make setup` "
+                              "(requirements.lock pins pagefind-bin)") from error
+        command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent",
+                   *(["--glob", glob] if glob else [])]
+        try:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as error:
+            raise BuildFailed(f"Pagefind could not index the site: {error}") from error
+
+    def wait(self) -> None:
+        try:
+            out, err = self.process.communicate(timeout=self.TIMEOUT)
+        except subprocess.TimeoutExpired as error:
+            self.stop()
+            raise BuildFailed(f"Pagefind could not index the site: {error}") from error
+        if self.process.returncode != 0:
+            detail = (err or out).strip()
+            raise BuildFailed(f"Pagefind could not index the site (exit {self.process.returncode}): {detail}")
+        # Pagefind also writes its ready-made search UIs; the search page uses only its API.
+        for name in UNUSED_PAGEFIND_FILES:
+            (self.site / "pagefind" / name).unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
 
 
 def sync_tree(source: Path, target: Path, delete: bool) -> tuple[int, int]:

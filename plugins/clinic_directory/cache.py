@@ -76,6 +76,9 @@ VOLATILE_SETTINGS = frozenset({"OUTPUT_PATH", "CLINIC_DIRECTORY_REGISTRY", "CLIN
                                "CLINIC_DIRECTORY_GEOCODE_CACHE"})
 # Pages holding this are indexed by Pagefind (the site search); the page cache records which do.
 PAGEFIND_BODY = b"data-pagefind-body"
+# The scan (digest, indexed) of a page made from a template that marks no page for Pagefind:
+# it is never read to find out, and its digest is not needed.
+UNMARKED = ("", False)
 # Variables Pelican's writer sets per page, from the page's path and the settings.
 WRITER_VARIABLES = frozenset({"output_file", "localsiteurl", "SITEURL"})
 
@@ -796,9 +799,10 @@ class PageStore:
         with open(self._file(key), "rb") as file:
             return file.read()
 
-    def put(self, key: str, source: str | Path, scanned: tuple[str, bool] | None = None) -> tuple[str, bool]:
+    def put(self, key: str, source: str | Path, scanned: tuple[str, bool] | None = None,
+            state: tuple[int, int] | None = None) -> tuple[str, bool]:
         """Cache the file ``source`` (which nobody will write to again) under ``key``. ``scanned``
-        is its (digest, indexed) when known without reading it."""
+        is its (digest, indexed) and ``state`` its (size, mtime), when known without asking again."""
         if scanned is None:
             with open(source, "rb") as file:
                 content = file.read()
@@ -813,7 +817,7 @@ class PageStore:
                 os.unlink(temporary)
             linked = link_or_copy(str(source), temporary)
             os.replace(temporary, path)
-        size, mtime = file_state(path) or (-1, -1)
+        size, mtime = (state if linked and state else file_state(path)) or (-1, -1)  # a link: the same file
         self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", (key, size, mtime, *scanned))
         if self._rows is not None:
             self._rows[key] = (size, mtime, scanned[0], int(scanned[1]))
@@ -832,12 +836,14 @@ class PageStore:
                 self.put(key, temporary)
                 os.unlink(temporary)
 
-    def save_rendered(self, staging: Path) -> None:
-        """Put the pages this build rendered into the cache. Those made from templates that do not
-        mark pages for Pagefind (``unmarked``: 60,000 clinic pages) need not be read."""
+    def save_rendered(self, staging: Path, states: Mapping[str, tuple[int, int]]) -> None:
+        """Put the pages this build rendered into the cache. ``states`` holds their (size, mtime), as the
+        walk of the staging directory found them. Those made from templates that do not mark pages
+        for Pagefind (``unmarked``: 60,000 clinic pages) need not be read, nor pages scanned already."""
         with self._transaction():
             for name, key in self.rendered.items():
-                self.scans[name] = self.put(key, staging / name, ("", False) if name in self.unmarked else None)
+                scanned = self.scans.get(name) or (UNMARKED if name in self.unmarked else None)
+                self.scans[name] = self.put(key, staging / name, scanned, states.get(name))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
