@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -219,6 +220,44 @@ def test_the_output_check_finds_what_changed_by_hand(tmp_path: Path, monkeypatch
         assert build_module.stray_files(project.output, store.previous, store.changes.dirs) == ["clinics/stray.html"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["in two processes", "after the other process failed"])
+def test_restored_pages_are_linked_into_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: bool) -> None:
+    """A build into an empty output links its pages from the cache in two processes; when the other
+    one dies part way, its half is linked here, over the links it had made."""
+    from clinic_directory import parallel
+
+    project = Project(tmp_path)
+    project.build()
+    monkeypatch.setattr(cache.PageStore, "LINK_APART_FROM", 0)
+    if failed:
+        def half_done(work: Any, first: Any, second: Any) -> tuple[Any, None]:
+            work(second[: len(second) // 2])  # the links that process made before it died
+            return work(first), None
+
+        monkeypatch.setattr(parallel, "in_two", half_done)
+    staging = tmp_path / "staging"
+    store = cache.PageStore(project.cache, project.output.resolve(), BuildInputs("", "", ""))
+    try:
+        restored = [name for name, (key, _size, _mtime) in store.previous.files.items()
+                    if store.restore_later(key, str(staging / name)) is not None]
+        assert len(restored) > 30 and not staging.exists()  # nothing is linked until asked
+        store.link_restored()
+    finally:
+        store.close()
+    assert tree(staging) == {name: digest for name, digest in tree(project.output).items() if name in restored}
+    assert all((staging / name).stat().st_nlink > 1 for name in restored)  # links, not copies
+
+
+def test_links_are_split_by_the_directory_they_add_an_entry_to() -> None:
+    links = [(f"k{i}", f"/s/physicians/p{i}/index.html") for i in range(30)]
+    links += [(f"c{i}", f"/s/clinics/c{i}/index.html") for i in range(10)]
+    links += [(f"l{i}{j}", f"/s/clinics/c{i}/locations/l{j}/index.html") for i in range(10) for j in range(2)]
+    first, second = cache.split_by_directory(links)
+    assert sorted(first + second) == sorted(links) and abs(len(first) - len(second)) <= 2
+    directories = [{os.path.dirname(os.path.dirname(target)) for _key, target in part} for part in (first, second)]
+    assert not directories[0] & directories[1]
 
 
 def test_problems_are_reported_with_lines_although_the_registry_is_cached(tmp_path: Path) -> None:

@@ -198,6 +198,8 @@ class ClinicDirectoryGenerator(Generator):
             self._write_find(writer, find_url, find_save_as, data_dir, state_counts)
             self._write_directory_search(writer)
             self._queue_pages(writer, site_url, digests, groups, state_counts)
+            if self.page_keys is not None:
+                writer.page_store.link_restored()
             logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
             logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
             render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
