@@ -715,6 +715,7 @@ class PageStore:
         self.states: dict[str, tuple[int, int]] = {}  # key -> (size, mtime) of a file put or restored
         self._rows: dict[str, tuple[int, int, str, int]] | None = None  # the page cache's index, once read whole
         self._to_link: list[tuple[str, str]] = []  # (key, target) found by restore_later, not yet linked
+        self._group_names: dict[str, list[str]] | None = None  # group key -> its files in the last build
         self._lookups = 0
 
     def state_of(self, name: str) -> tuple[int, int] | None:
@@ -949,7 +950,13 @@ class PageStore:
         """The files of a group the last build put into the output under ``key``, if it did."""
         if self.previous is None or self.previous.groups.get(group) != key:
             return None
-        return [name for name, (file_key, _size, _mtime) in self.previous.files.items() if file_key == key]
+        if self._group_names is None:  # made once: a build asks for four groups, of 60,000 files
+            self._group_names = {}
+            group_keys = set(self.previous.groups.values())
+            for name, (file_key, _size, _mtime) in self.previous.files.items():
+                if file_key in group_keys:
+                    self._group_names.setdefault(file_key, []).append(name)
+        return list(self._group_names.get(key, ()))
 
     def keep_group(self, group: str, key: str, names: Iterable[str]) -> None:
         for name in names:

@@ -225,7 +225,7 @@ class Registry:
     conditions: dict[str, Entry]
     clinics: dict[str, Clinic]
 
-    @property
+    @functools.cached_property
     def physicians(self) -> dict[str, Physician]:
         return {doc.slug: doc for clinic in self.clinics.values() for doc in clinic.physicians}
 
