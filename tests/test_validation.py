@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from clinic_directory.geocode import CacheEntry
+from clinic_directory.model import Address
 from clinic_directory.registry import check_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +93,31 @@ def test_deeply_nested_yaml_is_a_problem(tmp_path: Path) -> None:
     deep.write_text("schema: 1\nservices: " + "[" * 20000 + "]" * 20000 + "\n")
     _data, problems = check_registry(deep, LIMIT, "clinics.yaml")
     assert problems and problems[0].path == "(file)" and "not valid YAML" in problems[0].message
+
+
+def test_validate_command_lists_locations_the_build_could_not_place(tmp_path: Path) -> None:
+    """``make validate`` says what ``make html`` would: a location without geo that the geocode
+    cache cannot place is a problem, on that location's line; once the cache places it, all is valid."""
+    registry = tmp_path / "clinics.yaml"
+    text = (ROOT / "clinics.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    clinic, location = "katy-pain-and-spine", next(iter(data["clinics"]["katy-pain-and-spine"]["locations"]))
+    start = text.index(f"  {clinic}:")
+    at = text.index(f" {location}:\n", text.index("    locations:", start)) + 1
+    geo_line = text.index("geo:", at)
+    line_end = text.index("\n", geo_line)
+    assert "{" in text[geo_line:line_end], "the sample writes geo on one line"
+    registry.write_text(text[:text.rindex("\n", 0, geo_line)] + text[line_end:], encoding="utf-8")
+    result = validate(registry, tmp_path)
+    assert result.returncode == 1, result.stderr
+    line = text[:at].count("\n") + 1
+    assert re.search(rf"^clinics\.yaml:{line}:\d+: clinics\.{clinic}\.locations\.{location}: "
+                     rf".*cannot be placed on the map.*make geocode", result.stderr, re.M), result.stderr
+
+    address = data["clinics"][clinic]["locations"][location]["address"]
+    place = data["clinics"][clinic]["locations"][location]["geo"]
+    entry = CacheEntry(Address(**{k: str(v) for k, v in address.items()}).one_line, place["lat"], place["lon"])
+    (tmp_path / "geocode-cache.json").write_text(json.dumps({f"{clinic}/{location}": entry.as_json()}),
+                                                  encoding="utf-8")
+    result = validate(registry, tmp_path)
+    assert result.returncode == 0, result.stderr

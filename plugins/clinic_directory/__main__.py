@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import schema
 from .build import BuildFailed, build_site
+from .geocode import placement_problems
 from .problems import InvalidInput
 from .registry import check_registry
 from .settings import DEFAULTS, SettingsError
@@ -41,21 +42,28 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = commands.add_parser("validate", help="check a registry; print every problem")
     validate.add_argument("registry", type=Path)
+    validate.add_argument("--geocode-cache", type=Path, default=Path(DEFAULTS["GEOCODE_CACHE"][0]),
+                          help="where locations without geo are placed from (default: %(default)s)")
 
     export = commands.add_parser("schema", help="print the registry schema")
     export.add_argument("--markdown", action="store_true", help="as the README's field table")
 
     args = parser.parse_args(argv)
     if args.command == "validate":
-        return run_validate(args.registry)
+        return run_validate(args.registry, args.geocode_cache)
     if args.command == "schema":
         print(schema_markdown() if args.markdown else json.dumps(schema.json_schema(), indent=2))
         return 0
     return run_build(args)
 
 
-def run_validate(path: Path) -> int:
-    _data, problems = check_registry(path, DEFAULTS["MAX_REGISTRY_BYTES"][0], str(path))
+def run_validate(path: Path, geocode_cache: Path) -> int:
+    """Every problem a build would find in the registry: its own, then (when it has none) each
+    location the build could not place on the map."""
+    max_bytes = DEFAULTS["MAX_REGISTRY_BYTES"][0]
+    data, problems = check_registry(path, max_bytes, str(path))
+    if not problems and data is not None:
+        problems = placement_problems(path, data, geocode_cache, max_bytes, str(path))
     if problems:
         print(InvalidInput(problems).report(), file=sys.stderr)
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)

@@ -202,6 +202,19 @@ def load_geocoded_registry(plugin: PluginSettings, label: str | None = None,
         return build_registry(data, plugin.urls, geocoded)
 
 
+def placement_problems(registry: Path, data: Mapping[str, Any], geocode_cache: Path, max_bytes: int,
+                       label: str) -> list[Problem]:
+    """What a build would add to the problems of valid registry ``data`` (``make validate`` asks):
+    a geocode cache it cannot read, and each location without ``geo`` the cache cannot place,
+    on that location's line."""
+    cache, problems = read_cache(geocode_cache)
+    if all_placed(data, cache):
+        return problems
+    source = read_yaml(registry, label, max_bytes)  # the nodes, for the locations' lines
+    _geocoded, unplaced = resolve_geo(data, cache, source.root, label, str(geocode_cache))
+    return [*problems, *unplaced]
+
+
 def _cached_registry(plugin: PluginSettings, registry_cache: RegistryCache | None) -> dict[str, Any] | None:
     try:
         if registry_cache is None or plugin.registry.stat().st_size > plugin.max_registry_bytes:
