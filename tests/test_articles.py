@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import yaml
+
 from clinic_directory.articles import check_article_file, check_articles, read_header
 from clinic_directory.problems import Problem
 from clinic_directory.registry import load_registry

@@ -39,7 +39,8 @@ def test_failed_template_leaves_previous_output_intact(tmp_path: Path) -> None:
     before = snapshot(output)
     theme = tmp_path / "theme"
     shutil.copytree(ROOT / "theme", theme)
-    (theme / "templates" / "clinic.html").write_text("{% extends 'base.html' %}{% block content %}{{ 1/0 }}{% endblock %}")
+    (theme / "templates" / "clinic.html").write_text(
+        "{% extends 'base.html' %}{% block content %}{{ 1/0 }}{% endblock %}")
     settings = tmp_path / "conf.py"
     settings.write_text(f"from pelicanconf import *\nTHEME = {str(theme)!r}\nPATH = {str(ROOT / 'content')!r}\n"
                         f"PLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n")

@@ -31,7 +31,8 @@ def test_readme_keeps_the_two_setup_commands() -> None:
 
 def test_published_json_schema_is_current() -> None:
     published = json.loads((ROOT / "docs" / "registry.schema.json").read_text(encoding="utf-8"))
-    assert published == schema.json_schema(), "regenerate: python -m clinic_directory schema > docs/registry.schema.json"
+    assert published == schema.json_schema(), \
+        "regenerate: python -m clinic_directory schema > docs/registry.schema.json"
 
 
 def test_sample_registry_satisfies_the_published_json_schema() -> None:

@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import RequestLog
 from geopy.distance import great_circle
+
+from conftest import RequestLog
 
 pytestmark = pytest.mark.browser
 

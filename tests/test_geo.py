@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 import zipcodes
+from geopy.distance import geodesic, great_circle
+
 from clinic_directory import geo, geocode, search_index
 from clinic_directory.model import Geo, build_registry
 from clinic_directory.problems import InvalidInput
@@ -26,7 +28,6 @@ from clinic_directory.source import parse_yaml
 from clinic_directory.urls import UrlPatterns
 from clinic_directory.validate import validate_registry
 from conftest import ROOT, RequestLog, build, serve
-from geopy.distance import geodesic, great_circle
 
 URLS = read_plugin_settings({}).urls
 

@@ -34,9 +34,9 @@ from unittest import mock
 
 import pytest
 import yaml
-from markupsafe import escape
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from clinic_directory import add_template_helpers
 from clinic_directory.articles import check_article_file

@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
+from pelican.settings import read_settings
+
 from clinic_directory import build as build_module
 from clinic_directory import cache
 from clinic_directory.build import BuildInputs, build_inputs
 from clinic_directory.model import entry_hash
 from clinic_directory.settings import read_plugin_settings
 from conftest import ROOT, build
-from pelican.settings import read_settings
 
 
 def tree(path: Path) -> dict[str, str]:

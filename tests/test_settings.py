@@ -11,7 +11,8 @@ from clinic_directory.settings import DEFAULTS, SettingsError, read_plugin_setti
 
 def test_defaults_apply_and_are_not_modified() -> None:
     before = copy.deepcopy(DEFAULTS)
-    user = {"CLINIC_DIRECTORY_STALE_AFTER_DAYS": 30, "CLINIC_DIRECTORY_URLS": {"find": ("search/", "search/index.html")}}
+    user = {"CLINIC_DIRECTORY_STALE_AFTER_DAYS": 30,
+            "CLINIC_DIRECTORY_URLS": {"find": ("search/", "search/index.html")}}
     settings = read_plugin_settings(user)
     assert settings.stale_after_days == 30
     assert settings.urls.for_kind("find") == ("search/", "search/index.html")

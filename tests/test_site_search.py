@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import ROOT
 
 REGISTRY = yaml.safe_load((ROOT / "clinics.yaml").read_text(encoding="utf-8"))
@@ -156,6 +157,7 @@ def test_search_link_is_in_every_page_header(page) -> None:  # type: ignore[no-u
 def test_a_failing_indexer_stops_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The build fails (and so leaves the output as it was) rather than publish a site whose search is broken."""
     import pagefind_bin
+
     from clinic_directory.build import BuildFailed, build_search_index
 
     monkeypatch.setattr(pagefind_bin, "get_executable", lambda: Path("/bin/false"))
@@ -176,6 +178,7 @@ def test_clinics_and_physicians_are_found_by_the_start_of_their_names(page) -> N
     found = page.locator("[data-directory-results] > li").evaluate_all(
         "items => items.map(item => item.getAttribute('data-result-url'))")
     assert found[0] == "/clinics/revitalize-medical-center/"
-    assert set(found[1:]) == {f"/physicians/{slug}/" for slug in REGISTRY["clinics"]["revitalize-medical-center"]["physicians"]}
+    physicians = REGISTRY["clinics"]["revitalize-medical-center"]["physicians"]
+    assert set(found[1:]) == {f"/physicians/{slug}/" for slug in physicians}
     assert page.request_log.foreign == []
     assert page.js_errors == []

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
+
 from clinic_directory.sitemap import page_urls, render_sitemap
 from conftest import PUBLISHED_SITEURL, ROOT
 

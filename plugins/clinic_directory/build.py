@@ -39,6 +39,7 @@ from .cache import (
     PageStore,
     Tree,
     code_digest,
+    current_umask,
     digest,
     link_or_copy,
     mtime_of,
@@ -257,9 +258,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
     previous = store.previous
     if not store.kept and (not output.exists() or not any(output.iterdir())):
         # Nothing to keep: move the whole tree into place (it was private until now: mode 0700).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)
+        os.chmod(staging, 0o777 & ~current_umask())
         os.replace(staging, output)
         # A rename changes no file or directory in it: the walk's states hold, but for what came after.
         changed = {"", *(parent for name in staged if name not in tree.files for parent in parents(name))}

@@ -197,17 +197,27 @@ def link_or_copy(source: str | Path, target: str | Path) -> bool:
     return False
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` (and make its directory) with ``data`` in one step: a reader sees the old
+    file or the new one, never part of one, and a failed write leaves the old one. The file gets
+    the permissions a plain new file would (``mkstemp`` makes them private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+            os.fchmod(file.fileno(), 0o666 & ~current_umask())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def current_umask() -> int:
+    umask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(umask)
+    return umask
 
 
 # -- the registry --------------------------------------------------------------------------------------------
@@ -353,7 +363,7 @@ class RegistryCache:
         path, stored = what
         assert self.directory is not None
         try:
-            _write_atomically(path, marshal.dumps(stored))
+            write_atomically(path, marshal.dumps(stored))
             newest_first = sorted(self.directory.glob("*.marshal"), key=lambda p: p.stat().st_mtime, reverse=True)
             for stale in newest_first[self.KEEP:]:
                 stale.unlink(missing_ok=True)
@@ -424,7 +434,7 @@ class ClinicMemo:
         if self.path is None or (not self._made and len(self._used) == len(self._stored)):
             return
         try:
-            _write_atomically(self.path, marshal.dumps(self._used))
+            write_atomically(self.path, marshal.dumps(self._used))
             kept = sorted(self.path.parent.glob(f"{self._kind}-*.marshal"), key=lambda p: p.stat().st_mtime,
                           reverse=True)
             for stale in kept[self.KEEP:]:
@@ -469,7 +479,7 @@ class PageKeys:
         """Keep what was found by parsing templates for the next build (when there is anything new)."""
         if self._analysis is not None and len(self._variables) + len(self._marks) != self._analysed:
             with contextlib.suppress(OSError):
-                _write_atomically(self._analysis, marshal.dumps((self._variables, self._marks)))
+                write_atomically(self._analysis, marshal.dumps((self._variables, self._marks)))
 
     def key(self, template: str, save_as: str, url: str, inputs: str, names: Iterable[str]) -> str:
         """The key of the page ``save_as`` rendered from ``template`` with keyword arguments ``names``
@@ -589,7 +599,7 @@ class Manifest:
             return None
 
     def save(self, path: Path) -> None:
-        _write_atomically(path, marshal.dumps({"inputs": self.inputs, "files": self.files, "groups": self.groups,
+        write_atomically(path, marshal.dumps({"inputs": self.inputs, "files": self.files, "groups": self.groups,
                                                "dirs": self.dirs, "indexed": self.indexed}))
 
 

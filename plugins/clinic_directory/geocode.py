@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .cache import RegistryCache, paused_gc
+from .cache import RegistryCache, paused_gc, write_atomically
 from .model import Address, Geo, Registry, build_registry
 from .problems import InvalidInput, Problem
 from .settings import PluginSettings
@@ -301,17 +299,6 @@ def cache_bytes(cache: Mapping[str, CacheEntry]) -> bytes:
     """The cache file's content: sorted keys, two-space indent, so a review shows one line per change."""
     return (json.dumps({key: cache[key].as_json() for key in sorted(cache)}, indent=2, sort_keys=True,
                        ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None, geocoder: Geocoder | None = None) -> int:

@@ -309,11 +309,13 @@ def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], condit
         services=tuple(services[s] for s in value["services"]),
         conditions=tuple(conditions[c] for c in value.get("conditions", ())),
         last_verified=dt.date.fromisoformat(value["last_verified"]),
-        physicians=tuple(_physician(slug, doc_slug, doc, urls) for doc_slug, doc in value.get("physicians", {}).items()),
+        physicians=tuple(_physician(slug, doc_slug, doc, urls)
+                         for doc_slug, doc in value.get("physicians", {}).items()),
         locations=tuple(_location(slug, loc_slug, loc, url, urls, geocoded)
                         for loc_slug, loc in value["locations"].items()),
         referral=Referral(
-            placeholder=referral.get("placeholder", False), fax=referral.get("fax", ""), phone=referral.get("phone", ""), email=referral.get("email", ""),
+            placeholder=referral.get("placeholder", False), fax=referral.get("fax", ""),
+            phone=referral.get("phone", ""), email=referral.get("email", ""),
             requirements=tuple(referral.get("requirements", ())), notes=referral.get("notes", ""),
         ) if referral else None,
         url=url,

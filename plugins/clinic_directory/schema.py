@@ -8,7 +8,6 @@ One declaration per field gives the validator its checks, the README its table
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 SCHEMA_VERSION = 1
 
@@ -49,13 +48,13 @@ class Ref:
 
 @dataclass(frozen=True)
 class ListOf:
-    item: "Spec"
+    item: Spec
     min_items: int = 0
 
 
 @dataclass(frozen=True)
 class Field:
-    spec: "Spec"
+    spec: Spec
     doc: str
     required: bool = False
 
@@ -72,7 +71,7 @@ class Record:
 class SlugMap:
     """A mapping from slugs to entries of one kind."""
 
-    value: "Spec"
+    value: Spec
     min_items: int = 0
     key_doc: str = "slug"
 
@@ -82,7 +81,7 @@ class DayHours:
     """``{mon: "08:00-17:00", ..., sun: closed}``; days not listed are unknown."""
 
 
-Spec = Union[Scalar, Ref, ListOf, Record, SlugMap, DayHours]
+Spec = Scalar | Ref | ListOf | Record | SlugMap | DayHours
 
 TEXT = Scalar("text", "One or two plain-language sentences.", max_length=5000)
 NAME = Scalar("string", "Katy Pain and Spine", max_length=200)
@@ -182,7 +181,8 @@ _SCALAR_JSON: dict[str, dict[str, object]] = {
     "language": {"type": "string", "pattern": r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"},
     "schema-version": {"const": SCHEMA_VERSION},
 }
-HOURS_PATTERN = r"^(closed|[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9](, *[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9])*)$"
+HOURS_PATTERN = (r"^(closed|[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]"
+                 r"(, *[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9])*)$")
 
 
 def json_schema(spec: Spec = REGISTRY) -> dict[str, object]:

@@ -96,7 +96,8 @@ class Checker:
                 continue
             if is_null(value_node):
                 if field.required:
-                    self.add(value_node, child, f"required field '{key}' has no value; expected {expectation(field.spec)}")
+                    self.add(value_node, child,
+                             f"required field '{key}' has no value; expected {expectation(field.spec)}")
                 continue
             value = self.check(value_node, field.spec, child)
             if value is not None:
