@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help setup html serve validate geocode test browser golden clean bench
+.PHONY: help setup html serve validate geocode test lint browser golden clean bench
 .PHONY: java audit
 NODE_STAMP := node_modules/.installed
 
@@ -20,6 +20,7 @@ help:
 	@echo "make validate  check $(CLINICS) and list every problem"
 	@echo "make geocode   look up locations without geo (network!) into geocode-cache.json (REFRESH=1 redoes all)"
 	@echo "make test      run the whole test suite (installs Chromium if missing)"
+	@echo "make lint      ruff over the code (part of make test)"
 	@echo "make golden    regenerate the golden pages in tests/golden (review the diff!)"
 	@echo "make audit     Lighthouse on key pages of the built site (scores must be >= 95)"
 	@echo "make bench     build 1,000 and 10,000 synthetic clinics against a naive Pelican site (slow; BENCH_ARGS=...)"
@@ -69,8 +70,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) browser java $(NODE_STAMP)
+test: $(STAMP) browser java $(NODE_STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The code style pyproject.toml sets (pyflakes, pycodestyle, bugbear, import order); part of `make test`.
+lint: $(STAMP)
+	$(PY) -m ruff check plugins tests bench
 
 # Lighthouse (mobile, simulated throttling) on the home page, a clinic, /find/ and an article of the
 # sample site, in Debian's Chromium; fails when a score is below 95. Slow, so not part of `make test`.
