@@ -75,6 +75,9 @@ def run_validate(path: Path, geocode_cache: Path) -> int:
 def run_build(args: argparse.Namespace) -> int:
     level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    if level > logging.DEBUG:  # Pelican logs each file it writes or copies: 60,000 lines for 10,000 clinics
+        for name in ("pelican.writers", "pelican.utils"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
     overrides: dict[str, str] = {}
     if args.registry:
         overrides["CLINIC_DIRECTORY_REGISTRY"] = str(args.registry)
