@@ -811,11 +811,9 @@ class PageStore:
         """Put the cached file of ``key`` at ``target`` (a new path); its (digest, indexed), or None
         when the cache has no such file."""
         found = self._lookup(key)
-        if found is None:
-            return None
-        self.make_parent(target)
-        if not link_or_copy(self._file(key), target):
-            self.states.pop(key, None)  # a copy: a file of its own
+        if found is not None:
+            for copied in self._link([(key, target)]):
+                self.states.pop(copied, None)  # a copy: a file of its own
         return found
 
     def restore_later(self, key: str, target: str) -> tuple[str, bool] | None:
