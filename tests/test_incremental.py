@@ -251,6 +251,48 @@ def test_restored_pages_are_linked_into_place(tmp_path: Path, monkeypatch: pytes
     assert all((staging / name).stat().st_nlink > 1 for name in restored)  # links, not copies
 
 
+@pytest.mark.parametrize("failed", [False, True], ids=["in two processes", "after the other process failed"])
+def test_rendered_pages_are_linked_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  failed: bool) -> None:
+    """A first build walks its staging directory and links the pages it rendered into the page cache in
+    two processes; when the other one dies part way, its half is done here, over the links it had made.
+    Either way the walk is whole, every page is cached under its key as the same file, and the cache's
+    index knows it."""
+    from clinic_directory import parallel
+
+    monkeypatch.setattr(cache.PageStore, "LINK_APART_FROM", 0)
+    calls = []
+
+    def in_two(work: Any, first: Any, second: Any) -> tuple[Any, Any]:
+        calls.append((len(first), len(second)))
+        if failed:
+            work(second[: len(second) // 2])  # the links that process made before it died
+            return work(first), None
+        return real_in_two(work, first, second)
+
+    real_in_two = parallel.in_two
+    monkeypatch.setattr(parallel, "in_two", in_two)
+    staging = tmp_path / "staging"
+    pages = {f"clinics/c{i}/index.html": f"<p>page {i}</p>" for i in range(40)}
+    pages.update({"index.html": "<p>home</p>", "clinics/c3/locations/a/index.html": "<p>deep</p>"})
+    for name, text in pages.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text(text)
+    store = cache.PageStore(tmp_path / "cache", (tmp_path / "output").resolve(), BuildInputs("", "", ""))
+    try:
+        store.rendered = {name: cache.digest(name) for name in pages}
+        store.unmarked.update(pages)
+        tree, linked = store.walk_and_cache(staging)
+        assert calls and all(calls[0])  # both halves had pages
+        assert tree == cache.Tree.walk(staging)  # the walk in parts is the whole walk
+        store.save_rendered(staging, tree.files, linked)
+        assert {name: store.cached(store.rendered[name]) for name in pages} == {
+            name: text.encode() for name, text in pages.items()}
+    finally:
+        store.close()
+    assert all((staging / name).stat().st_nlink == 2 for name in pages)  # links, not copies
+
+
 def test_links_are_split_by_the_directory_they_add_an_entry_to() -> None:
     links = [(f"k{i}", f"/s/physicians/p{i}/index.html") for i in range(30)]
     links += [(f"c{i}", f"/s/clinics/c{i}/index.html") for i in range(10)]

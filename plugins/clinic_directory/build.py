@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,11 +94,11 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
             build_search_index(staging)
             sync_tree(staging, output, delete=True)
         else:
-            tree = Tree.walk(staging, store.state_of)
-            # Pagefind runs in a process of its own while the page cache takes the rendered pages.
+            tree, linked = store.walk_and_cache(staging)
+            # Pagefind runs in a process of its own while the page cache's index takes the rendered pages.
             indexing = index_site(staging, output, store, sorted(tree.files))
             try:
-                store.save_rendered(staging, tree.files)
+                store.save_rendered(staging, tree.files, linked)
                 staged = indexing.finish()
             finally:
                 indexing.stop()
@@ -181,24 +181,25 @@ def staged_files(staging: Path) -> list[str]:
 @dataclass
 class Indexing:
     """What ``index_site`` started: ``finish()`` waits for Pagefind (when it runs) and returns the
-    staged files, Pagefind's included; ``stop()`` ends a run nobody will wait for."""
+    staged files, Pagefind's included; ``stop()`` ends a run nobody will wait for, and cleans up."""
 
     finish: Callable[[], list[str]]
     run: PagefindRun | None = None
+    end: Callable[[], None] | None = None
 
     def stop(self) -> None:
-        if self.run is not None:
-            self.run.stop()
+        if self.end is not None:
+            self.end()
 
 
 def index_site(staging: Path, output: Path, store: PageStore, staged: list[str]) -> Indexing:
     """Start Pagefind over the new site unless no page it indexes changed since it last ran.
 
     Pagefind indexes the pages marked ``data-pagefind-body`` (every page when none is).
-    It reads a whole site, so the marked pages the output keeps are linked into the
-    staging directory while it runs (a hard link copies nothing; the output is only read).
     Which pages are marked, the cache knows for the pages it holds, and the build for the
     pages of templates that mark none (``store.unmarked``); only the others are read.
+    Pagefind reads a directory of its own that holds just those pages, as hard links
+    (``PagefindSite``): given the whole site, it would walk all of its 70,000 directories.
     """
     scanned = {name: store.scans.get(name) or (UNMARKED if name in store.unmarked else scan(staging / name))
                for name in staged if name.endswith(".html")}  # name: digest, marked
@@ -221,35 +222,49 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
         store.restore_group(key, files, staging)
         store.record_group("pagefind", key, files)
         return Indexing(lambda: sorted({*staged, *files}))
-    linked = [name for name in pages if name in store.kept]
-    for name in linked:
-        (staging / name).parent.mkdir(parents=True, exist_ok=True)
-        os.link(output / name, staging / name)
-    run = PagefindRun(staging, pagefind_glob(store.indexed))
+    site = PagefindSite(staging.parent, {name: (output if name in store.kept else staging) / name for name in pages})
+    try:
+        run = PagefindRun(site.path, output=staging / "pagefind")
+    except BaseException:
+        site.remove()
+        raise
 
     def finish() -> list[str]:
         run.wait()
-        for name in linked:
-            (staging / name).unlink()
         made = [f"pagefind/{name}" for name in staged_files(staging / "pagefind")]
         store.save_group("pagefind", key, made, staging)
         store.record_group("pagefind", key, made)
         return sorted({*staged, *made})
 
-    return Indexing(finish, run)
+    def stop() -> None:
+        run.stop()
+        site.remove()
+
+    return Indexing(finish, run, stop)
+
+
+class PagefindSite:
+    """A directory (beside ``near``) holding the ``pages`` (relative name -> path) Pagefind is to
+    index, under their names, as hard links: a page's URL in the index is its name."""
+
+    def __init__(self, near: Path, pages: dict[str, Path]) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=".pagefind-site-", dir=near))
+        try:
+            for name, source in pages.items():
+                (self.path / name).parent.mkdir(parents=True, exist_ok=True)
+                link_or_copy(source, self.path / name)
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def scan(page: Path) -> tuple[str, bool]:
     """A page's digest, and whether Pagefind indexes it."""
     content = page.read_bytes()
     return digest(content), PAGEFIND_BODY in content
-
-
-def pagefind_glob(indexed: Iterable[str]) -> str | None:
-    """A glob for the directories that hold marked pages, so that Pagefind need not read the
-    others (with 10,000 clinics, 60,000 pages). None, for every file, when no page is marked."""
-    tops = sorted({name.split("/", 1)[0] + ("/**/*.html" if "/" in name else "") for name in indexed})
-    return "{" + ",".join(tops) + "}" if tops else None
 
 
 def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tree: Tree) -> None:
@@ -328,24 +343,24 @@ UNUSED_PAGEFIND_FILES = ("pagefind-ui.js", "pagefind-ui.css", "pagefind-modular-
                          "pagefind-component-ui.js", "pagefind-component-ui.css", "pagefind-highlight.js")
 
 
-def build_search_index(site: Path, glob: str | None = None) -> None:
+def build_search_index(site: Path) -> None:
     """Index the finished site with Pagefind (into ``site/pagefind/``) for the search page."""
-    PagefindRun(site, glob).wait()
+    PagefindRun(site).wait()
 
 
 class PagefindRun:
-    """Pagefind indexing ``site`` (into ``site/pagefind/``) in a process of its own, started at once:
-    it takes over a second whatever the site's size, which the build can spend on other work.
+    """Pagefind indexing ``site`` (into ``output``, by default ``site/pagefind/``) in a process of its
+    own, started at once: it takes a second whatever the site's size, which the build can spend on
+    other work.
 
     Pagefind is the binary the ``pagefind-bin`` wheel ships: it runs offline and reads
     only ``site``. Pages opt in with ``data-pagefind-body`` (see the templates).
-    ``glob`` narrows the files Pagefind reads (it reads every HTML file by default).
     """
 
     TIMEOUT = 600  # seconds
 
-    def __init__(self, site: Path, glob: str | None = None) -> None:
-        self.site = site
+    def __init__(self, site: Path, output: Path | None = None) -> None:
+        self.output = output or site / "pagefind"
         try:
             from pagefind_bin import get_executable
 
@@ -353,8 +368,7 @@ class PagefindRun:
         except (ImportError, FileNotFoundError) as error:
             raise BuildFailed("the site search index needs Pagefind, which is not installed: run `make setup` "
                               "(requirements.lock pins pagefind-bin)") from error
-        command = [str(executable), "--site", str(site), "--output-subdir", "pagefind", "--silent",
-                   *(["--glob", glob] if glob else [])]
+        command = [str(executable), "--site", str(site), "--output-path", str(self.output), "--silent"]
         try:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         except OSError as error:
@@ -371,7 +385,7 @@ class PagefindRun:
             raise BuildFailed(f"Pagefind could not index the site (exit {self.process.returncode}): {detail}")
         # Pagefind also writes its ready-made search UIs; the search page uses only its API.
         for name in UNUSED_PAGEFIND_FILES:
-            (self.site / "pagefind" / name).unlink(missing_ok=True)
+            (self.output / name).unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:

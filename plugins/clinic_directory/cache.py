@@ -619,21 +619,28 @@ class Tree:
 
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
     dirs: dict[str, int] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)  # directories below the levels asked for
 
     @classmethod
-    def walk(cls, root: str | Path, known: Callable[[str], tuple[int, int] | None] = lambda name: None) -> Tree:
-        """``known(name)`` may give a file's state (no need to ask the file system again)."""
+    def walk(cls, root: str | Path, known: Callable[[str], tuple[int, int] | None] = lambda name: None,
+             below: Iterable[str] = ("",), levels: int | None = None) -> Tree:
+        """``known(name)`` may give a file's state (no need to ask the file system again).
+        ``below`` are the directories to walk (relative to ``root``; all of it by default); with
+        ``levels``, only that many levels of directories are read, and those below are in ``unread``."""
         tree = cls()
-        pending = [("", str(root))]
+        pending = [(relative, f"{root}{os.sep}{relative}" if relative else str(root), 0) for relative in below]
         while pending:
-            relative, path = pending.pop()
+            relative, path, level = pending.pop()
+            if levels is not None and level == levels:
+                tree.unread.append(relative)
+                continue
             tree.dirs[relative] = os.stat(path).st_mtime_ns
             prefix = f"{relative}/" if relative else ""
             with os.scandir(path) as entries:
                 for entry in entries:
                     if entry.is_dir():  # as os.walk: a link to a directory is neither listed nor entered
                         if not entry.is_symlink():
-                            pending.append((prefix + entry.name, entry.path))
+                            pending.append((prefix + entry.name, entry.path, level + 1))
                         continue
                     name = prefix + entry.name
                     state = known(name)
@@ -642,6 +649,10 @@ class Tree:
                         state = stat.st_size, stat.st_mtime_ns
                     tree.files[name] = state
         return tree
+
+    def add(self, files: Mapping[str, tuple[int, int]], dirs: Mapping[str, int]) -> None:
+        self.files.update(files)
+        self.dirs.update(dirs)
 
 
 @dataclass
@@ -691,7 +702,7 @@ class PageStore:
     KEEP_MANIFESTS = 20
     CHECK_APART_FROM = 5000  # files in the output: from here, it is checked in another process
     LOOKUPS_ONE_BY_ONE = 1000  # page cache look-ups; after these, its index is read whole
-    LINK_APART_FROM = 1000  # restored pages: from here, two processes link them
+    LINK_APART_FROM = 1000  # restored or rendered pages: from here, two processes link them
 
     def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
         self.cache_dir = cache_dir
@@ -863,27 +874,48 @@ class PageStore:
             state: tuple[int, int] | None = None) -> tuple[str, bool]:
         """Cache the file ``source`` (which nobody will write to again) under ``key``. ``scanned``
         is its (digest, indexed) and ``state`` its (size, mtime), when known without asking again."""
+        return self._record(key, self._link_in(key, str(source)), source, scanned, state)
+
+    def _link_in(self, key: str, source: str) -> bool:
+        """Put ``source`` into the cache under ``key``: linked (True) or copied."""
+        path = self._file(key)
+        self.make_parent(path)
+        try:
+            return link_or_copy(source, path)
+        except FileExistsError:  # an older file under this key (changed since, or from a copy)
+            if os.path.samefile(source, path):  # linked already (rename would leave the temporary link)
+                return True
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            linked = link_or_copy(source, temporary)
+            os.replace(temporary, path)
+            return linked
+
+    def _link_all_in(self, files: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """``_link_in`` each (key, source) of ``files``: (key, linked) for each."""
+        return [(key, self._link_in(key, source)) for key, source in files]
+
+    def _record(self, key: str, linked: bool, source: str | Path, scanned: tuple[str, bool] | None,
+                state: tuple[int, int] | None) -> tuple[str, bool]:
+        """Enter the file just cached under ``key`` in the cache's index."""
+        row = self._row_of(key, linked, source, scanned, state)
+        self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", row)
+        return row[3], bool(row[4])
+
+    def _row_of(self, key: str, linked: bool, source: str | Path, scanned: tuple[str, bool] | None,
+                state: tuple[int, int] | None) -> tuple[str, int, int, str, int]:
+        """The index's row for the file just cached under ``key`` (also noted in ``_rows`` and ``states``)."""
         if scanned is None:
             with open(source, "rb") as file:
                 content = file.read()
             scanned = digest(content), PAGEFIND_BODY in content
-        path = self._file(key)
-        self.make_parent(path)
-        try:
-            linked = link_or_copy(str(source), path)
-        except FileExistsError:  # an older file under this key (changed since, or from a copy)
-            temporary = f"{path}.{os.getpid()}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            linked = link_or_copy(str(source), temporary)
-            os.replace(temporary, path)
-        size, mtime = (state if linked and state else file_state(path)) or (-1, -1)  # a link: the same file
-        self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", (key, size, mtime, *scanned))
+        size, mtime = (state if linked and state else file_state(self._file(key))) or (-1, -1)  # a link: the same file
         if self._rows is not None:
             self._rows[key] = (size, mtime, scanned[0], int(scanned[1]))
         if linked:
             self.states[key] = size, mtime
-        return scanned
+        return key, size, mtime, scanned[0], int(scanned[1])
 
     def save(self, items: Iterable[tuple[str, bytes]]) -> None:
         """Cache each (key, bytes) of ``items``."""
@@ -896,14 +928,59 @@ class PageStore:
                 self.put(key, temporary)
                 os.unlink(temporary)
 
-    def save_rendered(self, staging: Path, states: Mapping[str, tuple[int, int]]) -> None:
-        """Put the pages this build rendered into the cache. ``states`` holds their (size, mtime), as the
-        walk of the staging directory found them. Those made from templates that do not mark pages
-        for Pagefind (``unmarked``: 60,000 clinic pages) need not be read, nor pages scanned already."""
+    def walk_and_cache(self, staging: Path) -> tuple[Tree, list[tuple[str, bool]]]:
+        """Walk the staging directory (``Tree.walk``) and put the pages this build rendered into
+        the cache; the walk, and (key, linked) for each page put. The cache's index is written
+        by ``save_rendered``.
+
+        A first build renders 60,000 pages in 70,000 directories: reading those directories
+        and linking each page into the cache is nearly all kernel time, which two processes
+        take about half as long over. From ``LINK_APART_FROM`` rendered pages, the first two
+        levels are read here and the directories below them shared between two processes.
+        """
+        from .parallel import in_two  # (parallel imports build, which imports us)
+
+        if len(self.rendered) < self.LINK_APART_FROM:
+            tree = Tree.walk(staging, self.state_of)
+            return tree, self._link_all_in(self._rendered_in(staging, tree.files))
+        tree = Tree.walk(staging, self.state_of, levels=2)
+        linked = self._link_all_in(self._rendered_in(staging, tree.files))
+        units = sorted(tree.unread)
+        mine, theirs = in_two(functools.partial(self._walk_and_link, staging), units[0::2], units[1::2])
+        if theirs is None:  # that process failed: its half is done here (links it made are found as such)
+            theirs = self._walk_and_link(staging, units[1::2])
+        for files, dirs, part in (mine, theirs):
+            tree.add(files, dirs)
+            linked += part
+        tree.unread = []
+        return tree, linked
+
+    def _walk_and_link(self, staging: Path, below: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, int],
+                                                                        list[tuple[str, bool]]]:
+        """``walk_and_cache`` of the directories ``below``, as plain data (from another process)."""
+        part = Tree.walk(staging, self.state_of, below=below)
+        return part.files, part.dirs, self._link_all_in(self._rendered_in(staging, part.files))
+
+    def _rendered_in(self, staging: Path, names: Iterable[str]) -> list[tuple[str, str]]:
+        """(key, path) of each page of ``names`` this build rendered."""
+        rendered = self.rendered
+        return [(key, f"{staging}{os.sep}{name}") for name in names if (key := rendered.get(name)) is not None]
+
+    def save_rendered(self, staging: Path, states: Mapping[str, tuple[int, int]],
+                      linked: list[tuple[str, bool]]) -> None:
+        """Enter the pages this build rendered, which ``walk_and_cache`` put into the cache (``linked``),
+        in the cache's index. ``states`` holds their (size, mtime), as the walk found them. Those
+        made from templates that do not mark pages for Pagefind (``unmarked``: 60,000 clinic pages)
+        need not be read, nor pages scanned already."""
+        names = {key: name for name, key in self.rendered.items()}
+        rows = []
+        for key, was_linked in linked:
+            name = names[key]
+            scanned = self.scans.get(name) or (UNMARKED if name in self.unmarked else None)
+            rows.append(self._row_of(key, was_linked, f"{staging}{os.sep}{name}", scanned, states.get(name)))
+            self.scans[name] = rows[-1][3], bool(rows[-1][4])
         with self._transaction():
-            for name, key in self.rendered.items():
-                scanned = self.scans.get(name) or (UNMARKED if name in self.unmarked else None)
-                self.scans[name] = self.put(key, staging / name, scanned, states.get(name))
+            self.db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", rows)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
