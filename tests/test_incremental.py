@@ -577,3 +577,19 @@ def test_the_walk_of_a_staging_directory_lists_what_the_output_manifest_compares
     assert tree.files["linked.css"] == cache.file_state(tmp_path / "linked.css") == tree.files["static.css"]
     assert sorted(tree.dirs) == ["", "a", "a/b"]
     assert tree.dirs["a/b"] == cache.mtime_of(tmp_path / "a" / "b")
+
+
+def test_pages_are_shared_between_two_processes_a_clinic_at_a_time() -> None:
+    """The two rendering processes get about half the pages each, a clinic's pages all in one of them,
+    and each in the order it was queued."""
+    from clinic_directory.parallel import _in_two_parts
+
+    clinics = [object() for _ in range(7)]
+    pages = [(f"c{c}-{p}", clinic) for c, clinic in enumerate(clinics) for p in range(c % 3 + 1)]
+    pages += [(f"entry-{e}", None) for e in range(9)]  # pages of no clinic, shared one by one
+    first, second = _in_two_parts(pages, group_of=lambda page: page[1])
+    assert sorted(page[0] for page in first + second) == sorted(page[0] for page in pages)
+    assert abs(len(first) - len(second)) <= 1
+    for clinic in clinics:
+        assert len({id(part) for part in (first, second) for page in part if page[1] is clinic}) == 1
+    assert all(part == sorted(part, key=pages.index) for part in (first, second))

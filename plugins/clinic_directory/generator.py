@@ -202,7 +202,8 @@ class ClinicDirectoryGenerator(Generator):
                 writer.page_store.link_restored()
             logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
             logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
-            render_pages(self.queued, lambda page: self._render(writer, *page), self.progress)
+            render_pages(self.queued, lambda page: self._render(writer, *page), self.progress,
+                         group_of=lambda page: page[3].get("clinic"))
             if self.page_keys is not None:
                 self.page_keys.save_analysis()
             self.queued = []  # 60,000 pages' arguments: what follows (the manifest) can use the memory

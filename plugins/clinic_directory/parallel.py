@@ -18,8 +18,9 @@ from .progress import Progress
 PARALLEL_FROM = 32  # pages; below this, starting a process is not worth it (after an edit: the index pages)
 
 
-def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: Progress) -> None:
-    """``render`` every page; with a second CPU, a forked process renders every other one.
+def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: Progress,
+                 group_of: Callable[[Any], Any] = lambda page: None) -> None:
+    """``render`` every page; with a second CPU, a forked process renders about half of them.
 
     A cold build of 10,000 clinics renders some 60,000 pages, each on its own, so two
     processes take about half as long. The child writes its pages and exits with
@@ -34,7 +35,7 @@ def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: 
         for page in pages:
             render(page)
         return
-    mine, theirs = pages[0::2], pages[1::2]
+    mine, theirs = _in_two_parts(pages, group_of)
     gc.freeze()  # the objects made so far stay put, and the child copies fewer memory pages
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
@@ -50,6 +51,25 @@ def render_pages(pages: Sequence[Any], render: Callable[[Any], None], progress: 
     if status != 0:
         raise BuildFailed(f"the process rendering {len(theirs):,} of the pages failed (its error is above)")
     progress.step(len(theirs))
+
+
+def _in_two_parts(pages: Sequence[Any], group_of: Callable[[Any], Any]) -> tuple[list[Any], list[Any]]:
+    """``pages`` in two parts of about the same size, each run of pages of one group (the same object
+    ``group_of`` them, other than None) kept whole: a clinic's pages share its schema.org nodes (made
+    once per clinic, ``jsonld.py``) and its directories (two processes adding entries to one directory
+    take turns at it)."""
+    parts: tuple[list[Any], list[Any]] = ([], [])
+    run: list[Any] = []
+    run_group = None
+    for page in pages:
+        group = group_of(page)
+        if run and (group is None or group is not run_group):
+            min(parts, key=len).extend(run)
+            run = []
+        run.append(page)
+        run_group = group
+    min(parts, key=len).extend(run)
+    return parts
 
 
 def _render_and_exit(pages: Sequence[Any], render: Callable[[Any], None], progress: Progress) -> None:
