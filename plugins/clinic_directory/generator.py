@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 from pelican.generators import Generator
-from pelican.utils import sanitised_join
+from pelican.utils import get_relative_path, path_to_url, sanitised_join
 
 from . import articles, directory_search, geo, jsonld, search_index
 from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, stable_repr
@@ -126,9 +126,27 @@ class ClinicDirectoryGenerator(Generator):
 
     def _render(self, writer: Any, save_as: str, template: str, url: str, page: dict[str, Any]) -> None:
         page = {name: value() if isinstance(value, Deferred) else value for name, value in page.items()}
-        writer.write_file(save_as, self.env.get_template(template), self.context,
+        context = self._context_of(template)
+        if context is not self.context and self.settings["RELATIVE_URLS"]:
+            # What Pelican's writer does to the context it is given: articles (Pelican's Content objects)
+            # make their links relative to this page from it.
+            self.context["localsiteurl"] = path_to_url(get_relative_path(save_as))
+        writer.write_file(save_as, self.env.get_template(template), context,
                           relative_urls=self.settings["RELATIVE_URLS"], url=url, page_url=url, **page)
         self.progress.step()
+
+    def _context_of(self, template: str) -> dict[str, Any]:
+        """The part of the shared context ``template`` reads, when the page keys know it (else all of it).
+
+        Pelican's writer and Jinja each copy the context for every page (three copies of some
+        170 entries, for 60,000 pages: a tenth of the rendering), and a template reads a few
+        dozen of them. What it reads is what its pages' keys are made from, so it is known.
+        """
+        if template not in self._contexts:
+            names = self.page_keys.variables(template) if self.page_keys is not None else None
+            self._contexts[template] = self.context if names is None else {
+                name: self.context[name] for name in sorted(names) if name in self.context}
+        return self._contexts[template]
 
     def _write_files(self, writer: Any, group: str, directory: str, inputs: str | None,
                      make: Callable[[], Mapping[str, bytes]]) -> None:
@@ -174,6 +192,7 @@ class ClinicDirectoryGenerator(Generator):
         pages = sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
+        self._contexts: dict[str, dict[str, Any]] = {}
         # The search data first: making it takes memory for a moment, which the pages queued
         # below can then reuse (the other way round, it would add to the build's peak).
         groups = registry.by_state()
