@@ -67,6 +67,9 @@ def test_indexed_pages_mark_what_is_searchable(site: Path) -> None:
         html = (site / url / "index.html").read_text(encoding="utf-8")
         assert html.count("data-pagefind-body") == 1, url
         assert f'data-pagefind-meta="kind:{kind}"' in html, url
+    # A treatment's list of clinics is not indexed: clinics are found through the directory index.
+    html = (site / "treatments" / "ketamine-infusion" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<section aria-labelledby="clinics-heading" data-pagefind-ignore>', html)
     # The article's disclaimer and reviewer box are on every article: they are not what it is about.
     html = (site / "articles" / "ketamine-for-crps" / "index.html").read_text(encoding="utf-8")
     assert re.search(r'<aside[^>]*data-pagefind-ignore[^>]*data-disclaimer', html)
