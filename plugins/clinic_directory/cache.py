@@ -319,15 +319,15 @@ class RegistryCache:
         new = [(slug, text) for slug, text in split.clinics if slug not in reused]
         header_text = split.header
         del split  # the file's text, twice over (whole and in pieces): keep the peak of a build down
-        checked = chunks.check_pieces(header_text, new, label)
-        if checked is None:
+        found = chunks.check_pieces(header_text, new, label)
+        if found is None:
             return None
+        checked, new_digests = found
         data["clinics"] = {slug: previous["data"]["clinics"][slug] if slug in reused else checked[slug]
                            for slug in slugs}
         if not chunks.cross_checks_pass(data):
             return None
-        digests = {slug: previous["clinic_digests"][slug] if slug in reused else entry_hash(data["clinics"][slug])
-                   for slug in slugs}
+        digests = {slug: previous["clinic_digests"][slug] if slug in reused else new_digests[slug] for slug in slugs}
         if reused:
             logger.info("Registry: %d of %d clinics changed since the last build", len(checked), len(slugs))
         return self._save(raw, data, digests, pieces)
