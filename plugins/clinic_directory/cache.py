@@ -1152,16 +1152,24 @@ class PageStore:
                 state = file_state(self._prefix + name)
                 if state is not None:
                     manifest.files[name] = [key, *state]
-        directories = {""}
-        for parent in {name.rpartition("/")[0] for name in manifest.files}:
-            while parent not in directories:
-                directories.add(parent)
-                parent = parent.rpartition("/")[0]
-        for directory in sorted(directories):
-            if touched is not None and directory not in touched and directory in unchanged_dirs:
-                manifest.dirs[directory] = unchanged_dirs[directory]
-            elif (mtime := mtime_of(self._prefix + directory)) is not None:
-                manifest.dirs[directory] = mtime
+        if touched is not None and known is None and manifest.files.keys() == recorded_files.keys():
+            # The same files as last time (an edit, not a new page): the same directories, and only
+            # those touched can have a new mtime (a clinic edit: a few of 70,000).
+            manifest.dirs = dict(previous.dirs)
+            for directory in touched & manifest.dirs.keys():
+                if (mtime := mtime_of(self._prefix + directory)) is not None:
+                    manifest.dirs[directory] = mtime
+        else:
+            directories = {""}
+            for parent in {name.rpartition("/")[0] for name in manifest.files}:
+                while parent not in directories:
+                    directories.add(parent)
+                    parent = parent.rpartition("/")[0]
+            for directory in sorted(directories):
+                if touched is not None and directory not in touched and directory in unchanged_dirs:
+                    manifest.dirs[directory] = unchanged_dirs[directory]
+                elif (mtime := mtime_of(self._prefix + directory)) is not None:
+                    manifest.dirs[directory] = mtime
         manifest.save(self.manifest_path)
         self.manifest = manifest
         # One manifest per output directory ever built (tests build into temporary ones): keep the recent.

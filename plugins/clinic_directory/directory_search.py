@@ -30,7 +30,7 @@ import functools
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from .geo import compact_json
@@ -101,11 +101,14 @@ def clinic_documents(clinic: Clinic) -> ClinicDocuments:
             tuple(tuple(physician_document(physician, clinic)) for physician in clinic.physicians))
 
 
-def documents(registry: Registry,
-              of_clinic: Callable[[Clinic], ClinicDocuments] = clinic_documents) -> list[Document]:
-    """Clinics by name, then physicians by name: the order results with equal scores keep.
-    ``of_clinic`` gives a clinic's documents (``clinic_documents``, or what a past build made of it)."""
-    made = [of_clinic(clinic) for clinic in registry.clinics_sorted()]
+def documents(registry: Registry) -> list[Document]:
+    """Clinics by name, then physicians by name: the order results with equal scores keep."""
+    return documents_of([clinic_documents(clinic) for clinic in registry.clinics_sorted()])
+
+
+def documents_of(made: list[ClinicDocuments]) -> list[Document]:
+    """``documents`` from each clinic's documents (``clinic_documents``, or what a past build made
+    of it), clinics by name."""
     physicians = sorted((Document._make(doc) for _clinic, docs in made for doc in docs),
                         key=lambda doc: (doc.name.casefold(), doc.url))
     return [*(Document._make(clinic) for clinic, _docs in made), *physicians]

@@ -264,7 +264,9 @@ class ClinicDirectoryGenerator(Generator):
             offering = registry.offering(entry)
             page = {"entry": entry, "clinics": [listed_clinics[clinic.slug] for clinic in offering],
                     "related_articles": self.article_index.for_entry(entry)}
-            inputs = digest(repr(entry), repr(page["related_articles"]), *(listed_reprs[c.slug] for c in offering))
+            # One part for the listed clinics, not one each (a repr has no raw newline): 30 pages list 5,000.
+            inputs = digest(repr(entry), repr(page["related_articles"]),
+                            "\n".join([listed_reprs[c.slug] for c in offering]))
             self._write(writer, entry.save_as, "entry.html", entry.url, inputs, **page)
         for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
             url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
@@ -295,23 +297,20 @@ class ClinicDirectoryGenerator(Generator):
                               lambda: directory_search.index_files(documents))
             return
         # Each clinic's documents are kept with their digest (one repr of them when they are made):
-        # the digests in the clinics' order stand for the whole list, which is sorted from them.
+        # the digests in the clinics' order stand for the whole list, which is made from them only
+        # when the index has to be made again.
         digests = self.registry_cache.clinic_digests
-        parts: list[str] = []
 
-        def of_clinic(clinic: Any) -> directory_search.ClinicDocuments:
-            def make() -> tuple[str, directory_search.ClinicDocuments]:
-                made = directory_search.clinic_documents(clinic)
-                return digest(repr(made)), made
+        def make(clinic: Any) -> tuple[str, directory_search.ClinicDocuments]:
+            made = directory_search.clinic_documents(clinic)
+            return digest(repr(made)), made
 
-            part, made = memo.get(digests.get(clinic.slug), make)
-            parts.append(part)
-            return made  # type: ignore[no-any-return]
-
-        documents = directory_search.documents(self.registry, of_clinic)
+        made = [memo.get(digests.get(clinic.slug), functools.partial(make, clinic))
+                for clinic in self.registry.clinics_sorted()]
         memo.save()
-        self._write_files(writer, "directory", self.directory_search_dir, digest(*parts),
-                          lambda: directory_search.index_files(documents))
+        inputs = digest("\n".join([part for part, _docs in made]))
+        self._write_files(writer, "directory", self.directory_search_dir, inputs, lambda: directory_search.index_files(
+            directory_search.documents_of([docs for _part, docs in made])))
 
     def _memo(self, kind: str) -> ClinicMemo | None:
         """Values made per clinic, kept between builds (``cache.ClinicMemo``), when pages are reused."""
