@@ -593,3 +593,32 @@ def test_pages_are_shared_between_two_processes_a_clinic_at_a_time() -> None:
     for clinic in clinics:
         assert len({id(part) for part in (first, second) for page in part if page[1] is clinic}) == 1
     assert all(part == sorted(part, key=pages.index) for part in (first, second))
+
+
+def test_a_large_registry_makes_its_search_data_apart_with_the_same_bytes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``APART_FROM`` clinics the location index is made in a forked process and the ZIP lookup
+    shards in a Python process of their own: the output is a clean build's, first and after a clinic
+    edit (which makes the location index again)."""
+    from clinic_directory import generator, parallel
+    from clinic_directory.build import build_site
+
+    forked: list[bool] = []
+
+    class Recorded(parallel.Apart):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            forked.append(self._child is not None)
+
+    monkeypatch.setattr(generator, "APART_FROM", 0)
+    monkeypatch.setattr(generator, "Apart", Recorded)
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(ROOT)
+    project = Project(tmp_path)
+    overrides = {"CLINIC_DIRECTORY_REGISTRY": str(project.registry), "CLINIC_DIRECTORY_CACHE": str(project.cache)}
+    for change in (lambda: None, lambda: edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"')):
+        change()
+        forked.clear()
+        build_site(project.settings, project.output, overrides)
+        assert forked and all(forked), forked  # the index was made apart
+        assert tree(project.output) == tree(project.clean_build())

@@ -213,8 +213,8 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
         pages = sorted({*scanned, *(name for name in store.kept if name.endswith(".html"))})
         key = digest(code_digest(), *(part for name in pages
                                       for part in (name, store.key_of(name) or scanned[name][0])))
-    names = store.group_files("pagefind", key)
-    if names is not None and all(store.output_holds(name, key) for name in names):
+    names = store.output_group("pagefind", key)
+    if names is not None:
         store.keep_group("pagefind", key, names)
         return Indexing(lambda: staged)
     files = store.cached_group("pagefind", key)

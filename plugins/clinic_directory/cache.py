@@ -1043,6 +1043,12 @@ class PageStore:
                     self._group_names.setdefault(file_key, []).append(name)
         return list(self._group_names.get(key, ()))
 
+    def output_group(self, group: str, key: str) -> list[str] | None:
+        """The files of a group the output holds as the last build made them under ``key``, if it does.
+        (Asks neither the page cache nor the file system: a forked process may ask too.)"""
+        names = self.group_files(group, key)
+        return names if names is not None and all(self.output_holds(name, key) for name in names) else None
+
     def keep_group(self, group: str, key: str, names: Iterable[str]) -> None:
         for name in names:
             self.kept[name] = key
@@ -1217,16 +1223,13 @@ def reusing_writer(store: PageStore) -> type:
 
         def has_group(self, group: str, key: str) -> bool:
             """Whether the output or the cache holds the files of ``group`` made under ``key``."""
-            names = store.group_files(group, key)
-            if names is not None and all(store.output_holds(name, key) for name in names):
-                return True
-            return store.cached_group(group, key) is not None
+            return store.output_group(group, key) is not None or store.cached_group(group, key) is not None
 
         def write_group(self, group: str, directory: str, key: str, make: Callable[[], Mapping[str, bytes]]) -> None:
             """Files made together (``make()`` returns relative path -> bytes, under ``directory``),
             made only when neither the output nor the cache has them under ``key``."""
-            names = store.group_files(group, key)
-            if names is not None and all(store.output_holds(name, key) for name in names):
+            names = store.output_group(group, key)
+            if names is not None:
                 store.keep_group(group, key, names)
                 return
             names = store.cached_group(group, key)
