@@ -350,8 +350,7 @@ def build_search_index(site: Path) -> None:
 
 class PagefindRun:
     """Pagefind indexing ``site`` (into ``output``, by default ``site/pagefind/``) in a process of its
-    own, started at once: it takes a second whatever the site's size, which the build can spend on
-    other work.
+    own, started at once, so that the build can do other work meanwhile.
 
     Pagefind is the binary the ``pagefind-bin`` wheel ships: it runs offline and reads
     only ``site``. Pages opt in with ``data-pagefind-body`` (see the templates).
