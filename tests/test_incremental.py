@@ -81,6 +81,7 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
     project = Project(tmp_path)
     project.build()
     assert tree(project.output) == tree(project.clean_build())
+    assert not (project.output / ".pagefind-site").exists()  # Pagefind's own copy of the pages it read
     article = sorted((project.content / "articles").glob("*.md"))[0]
     edits = {
         "a clinic": lambda: edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"'),

@@ -222,12 +222,10 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
         store.restore_group(key, files, staging)
         store.record_group("pagefind", key, files)
         return Indexing(lambda: sorted({*staged, *files}))
-    site = PagefindSite(staging.parent, {name: (output if name in store.kept else staging) / name for name in pages})
-    try:
-        run = PagefindRun(site.path, output=staging / "pagefind")
-    except BaseException:
-        site.remove()
-        raise
+    # Inside the staging directory (so that a failed build removes it too), after its walk.
+    site = PagefindSite(staging / ".pagefind-site", {name: (output if name in store.kept else staging) / name
+                                                     for name in pages})
+    run = PagefindRun(site.path, output=staging / "pagefind")
 
     def finish() -> list[str]:
         run.wait()
@@ -244,18 +242,14 @@ def index_site(staging: Path, output: Path, store: PageStore, staged: list[str])
 
 
 class PagefindSite:
-    """A directory (beside ``near``) holding the ``pages`` (relative name -> path) Pagefind is to
+    """The directory ``path``, made to hold the ``pages`` (relative name -> path) Pagefind is to
     index, under their names, as hard links: a page's URL in the index is its name."""
 
-    def __init__(self, near: Path, pages: dict[str, Path]) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=".pagefind-site-", dir=near))
-        try:
-            for name, source in pages.items():
-                (self.path / name).parent.mkdir(parents=True, exist_ok=True)
-                link_or_copy(source, self.path / name)
-        except BaseException:
-            self.remove()
-            raise
+    def __init__(self, path: Path, pages: dict[str, Path]) -> None:
+        self.path = path
+        for name, source in pages.items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(source, path / name)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -1044,8 +1044,7 @@ class PageStore:
         return list(self._group_names.get(key, ()))
 
     def output_group(self, group: str, key: str) -> list[str] | None:
-        """The files of a group the output holds as the last build made them under ``key``, if it does.
-        (Asks neither the page cache nor the file system: a forked process may ask too.)"""
+        """The files of a group the output holds as the last build made them under ``key``, if it does."""
         names = self.group_files(group, key)
         return names if names is not None and all(self.output_holds(name, key) for name in names) else None
 
