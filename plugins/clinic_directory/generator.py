@@ -10,7 +10,7 @@ import functools
 import gc
 import logging
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pelican.utils import get_relative_path, path_to_url, sanitised_join
 from . import articles, directory_search, geo, jsonld, search_index
 from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, stable_repr
 from .geocode import load_geocoded_registry
-from .model import ListedClinic, Registry, StateCount
+from .model import Clinic, ClinicSummary, ListedClinic, Registry, StateCount
 from .parallel import Apart, render_pages
 from .progress import Progress
 from .settings import read_plugin_settings
@@ -66,11 +66,18 @@ def listed(page: Mapping[str, Any]) -> str:
     return digest(repr(sorted(page.items())))
 
 
+# The keyword arguments of a clinic's pages by kind (``_clinic_page``): their names are part of the pages' keys.
+CLINIC_PAGE_ARGUMENTS = {"clinic": ("clinic", "jsonld"), "location": ("clinic", "location", "jsonld"),
+                         "physician": ("physician", "clinic", "jsonld")}
 APART_FROM = 500  # clinics: from here, the lookup shards and the location index are made in processes of their own
 
 
 class Deferred(functools.partial):  # type: ignore[type-arg]
     """A page argument computed only if the page has to be rendered (not when it is reused)."""
+
+
+def listed_clinics(summaries: Mapping[str, ClinicSummary], slugs: Iterable[str]) -> list[ListedClinic]:
+    return [summaries[slug].listed_clinic() for slug in slugs]
 
 
 class ClinicDirectoryGenerator(Generator):
@@ -89,8 +96,7 @@ class ClinicDirectoryGenerator(Generator):
         # collection of the cyclic garbage collector (each one would scan them all).
         gc.freeze()
         logger.info("Registry %s: %d clinics, %d locations, %d physicians", plugin.registry,
-                    len(self.registry.clinics), sum(len(c.locations) for c in self.registry.clinics.values()),
-                    len(self.registry.physicians))
+                    len(self.registry.clinics), self.registry.location_count, len(self.registry.physicians))
         # Shared context: article and home templates read the registry too.
         self.context["registry"] = self.registry
         self.context["directory_urls"] = {kind: url for kind, (url, _) in plugin.urls.patterns.items()}
@@ -108,21 +114,29 @@ class ClinicDirectoryGenerator(Generator):
     def _write(self, writer: Any, save_as: str, template: str, url: str, inputs: str | None = None,
                **page: Any) -> None:
         """Queue ``template`` to be rendered into ``save_as``, unless the writer can reuse that page.
+        ``Deferred`` arguments are computed only for a page that is rendered."""
+        if not self._reused(writer, template, save_as, url, inputs, page):
+            self.queued.append((save_as, template, url, page))
+
+    def _reused(self, writer: Any, template: str, save_as: str, url: str, inputs: str | None,
+                names: Iterable[str]) -> bool:
+        """Whether the writer can reuse the page ``save_as`` rendered from ``template`` with keyword
+        arguments ``names`` (it is then done, and counted).
 
         ``inputs`` is a digest of what the keyword arguments are made from, besides the
         inputs all pages share (settings, theme, code, services and conditions): a
-        clinic's pages give that clinic's digest. The default, None, stands for all of
-        the build's inputs, which is always right. ``Deferred`` arguments are computed
-        only for a page that is rendered.
+        clinic's pages give that clinic's digest. None stands for all of the build's
+        inputs, which is always right.
         """
-        if self.page_keys is not None:
-            key = self.page_keys.key(template, save_as, url, inputs or self.page_keys.everything, page)
-            if writer.reuse(save_as, key):
-                self.progress.step()
-                return
-            if not self.page_keys.marks(template):
-                writer.page_store.unmarked.add(save_as)
-        self.queued.append((save_as, template, url, page))
+        if self.page_keys is None:
+            return False
+        key = self.page_keys.key(template, save_as, url, inputs or self.page_keys.everything, names)
+        if writer.reuse(save_as, key):
+            self.progress.step()
+            return True
+        if not self.page_keys.marks(template):
+            writer.page_store.unmarked.add(save_as)
+        return False
 
     def _render(self, writer: Any, save_as: str, template: str, url: str, page: dict[str, Any]) -> None:
         page = {name: value() if isinstance(value, Deferred) else value for name, value in page.items()}
@@ -189,14 +203,14 @@ class ClinicDirectoryGenerator(Generator):
         site_url = self.settings.get("SITEURL", "")
         self.page_keys = self._keys_for(writer)
         digests = self.registry_cache.clinic_digests if self.page_keys is not None else {}
-        pages = sum(1 + len(c.locations) + len(c.physicians) for c in registry.clinics.values())
+        summaries = self._summaries()
+        pages = sum(len(summary.pages) for summary in summaries.values())
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
         self._contexts: dict[str, dict[str, Any]] = {}
         # The search data first: making it takes memory for a moment, which the pages queued
         # below can then reuse (the other way round, it would add to the build's peak).
-        groups = registry.by_state()
-        state_counts = [StateCount(group.code, group.name, len(group.locations)) for group in groups]
+        state_counts = registry.state_counts(summaries)
         find_url, find_save_as = self.plugin.urls.for_kind("find")
         data_dir = posixpath.join(posixpath.dirname(find_save_as), "data")
         # The ZIP and city lookup shards depend on the ZIP table alone (its version is a shared input).
@@ -216,7 +230,7 @@ class ClinicDirectoryGenerator(Generator):
         try:
             self._write_find(writer, find_url, find_save_as, data_dir, state_counts)
             self._write_directory_search(writer)
-            self._queue_pages(writer, site_url, digests, groups, state_counts)
+            self._queue_pages(writer, site_url, digests, summaries, state_counts)
             if self.page_keys is not None:
                 writer.page_store.link_restored()
             logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
@@ -238,43 +252,33 @@ class ClinicDirectoryGenerator(Generator):
             self.registry_cache.close()
         self.progress.done()
 
-    def _queue_pages(self, writer: Any, site_url: str, digests: Mapping[str, str], groups: list[Any],
-                     state_counts: list[StateCount]) -> None:
+    def _queue_pages(self, writer: Any, site_url: str, digests: Mapping[str, str],
+                     summaries: Mapping[str, ClinicSummary], state_counts: list[StateCount]) -> None:
         """Every page: rendered later (``self.queued``), unless the writer can reuse it."""
         registry = self.registry
-        for clinic in registry.clinics_sorted():
+        for slug, summary in summaries.items():
             # A clinic's pages are made from that clinic's entry alone (and the shared inputs).
-            inputs = digests.get(clinic.slug)
-            self._write(writer, clinic.save_as, "clinic.html", clinic.url, inputs,
-                        clinic=clinic, jsonld=Deferred(jsonld.clinic_graph, clinic, site_url))
-            for location in clinic.locations:
-                self._write(writer, location.save_as, "location.html", location.page_url, inputs,
-                            clinic=clinic, location=location,
-                            jsonld=Deferred(jsonld.location_graph, clinic, location, site_url))
-            for physician in clinic.physicians:
-                self._write(writer, physician.save_as, "physician.html", physician.url, inputs,
-                            physician=physician, clinic=clinic,
-                            jsonld=Deferred(jsonld.physician_graph, physician, registry, site_url))
+            self._queue_clinic(writer, slug, summary, digests.get(slug), site_url)
         # Pages that list many clinics are given only what they print (model.Listed, ListedClinic,
-        # StateCount), and keyed by exactly that: an edit that changes none of it re-renders none of them.
-        # (A clinic is listed on many entry pages: its record and that record's repr are made once.)
-        listed_clinics = {slug: ListedClinic.of(clinic) for slug, clinic in registry.clinics.items()}
-        listed_reprs = {slug: repr(record) for slug, record in listed_clinics.items()}
+        # StateCount), and keyed by exactly that, as the clinics' summaries hold it: an edit that
+        # changes none of it re-renders none of them. The records are made only for a page rendered.
+        # (A clinic is listed on many entry pages: its part of their keys is made once.)
+        listed_reprs = {slug: repr(summary.listed) for slug, summary in summaries.items()}
         for entry in [*registry.services.values(), *registry.conditions.values()]:
-            offering = registry.offering(entry)
-            page = {"entry": entry, "clinics": [listed_clinics[clinic.slug] for clinic in offering],
-                    "related_articles": self.article_index.for_entry(entry)}
+            offering = registry.offering_slugs(entry)
+            related = self.article_index.for_entry(entry)
             # One part for the listed clinics, not one each (a repr has no raw newline): 30 pages list 5,000.
-            inputs = digest(repr(entry), repr(page["related_articles"]),
-                            "\n".join([listed_reprs[c.slug] for c in offering]))
-            self._write(writer, entry.save_as, "entry.html", entry.url, inputs, **page)
+            inputs = digest(repr(entry), repr(related), "\n".join([listed_reprs[slug] for slug in offering]))
+            self._write(writer, entry.save_as, "entry.html", entry.url, inputs, entry=entry, related_articles=related,
+                        clinics=Deferred(listed_clinics, summaries, offering))
         for kind, entries in (("service", registry.services), ("condition", registry.conditions)):
             url, save_as = self.plugin.urls.for_kind(f"{kind}_index")
-            page = {"kind": kind, "entries": [(entry, len(registry.offering(entry)))  # with its clinic count
+            page = {"kind": kind, "entries": [(entry, registry.count_offering(entry))  # with its clinic count
                                               for entry in sorted(entries.values(), key=lambda e: e.name.casefold())]}
             self._write(writer, save_as, "entries.html", url, listed(page), **page)
         url, save_as = self.plugin.urls.for_kind("states")
-        self._write(writer, save_as, "states.html", url, listed({"groups": groups}), groups=groups)
+        locations = digest("\n".join([repr(summary.locations) for summary in summaries.values()]))
+        self._write(writer, save_as, "states.html", url, locations, groups=Deferred(registry.by_state, summaries))
         # Sorted as Jinja's sort filter would (ignoring case), which the home page once used.
         entries = {name: sorted(values.values(), key=lambda e: e.name.lower())
                    for name, values in (("services", registry.services), ("conditions", registry.conditions))}
@@ -286,6 +290,45 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers", listed({}))
+
+    def _queue_clinic(self, writer: Any, slug: str, summary: ClinicSummary, inputs: str | None,
+                      site_url: str) -> None:
+        """A clinic's pages (its own, its locations', its physicians'), each rendered unless the writer
+        can reuse it. The clinic's model is made only when one of them is rendered."""
+        clinic = None
+        for kind, item, url, save_as in summary.pages:
+            template = f"{kind}.html"
+            if self._reused(writer, template, save_as, url, inputs, CLINIC_PAGE_ARGUMENTS[kind]):
+                continue
+            clinic = clinic or self.registry.clinics[slug]
+            page = self._clinic_page(clinic, kind, item, site_url)
+            assert page.keys() == set(CLINIC_PAGE_ARGUMENTS[kind]), "the page's key names its arguments"
+            self.queued.append((save_as, template, url, page))
+
+    def _clinic_page(self, clinic: Clinic, kind: str, slug: str, site_url: str) -> dict[str, Any]:
+        """The keyword arguments of a clinic's page of ``kind`` (for the location or physician ``slug``)."""
+        if kind == "clinic":
+            return {"clinic": clinic, "jsonld": Deferred(jsonld.clinic_graph, clinic, site_url)}
+        if kind == "location":
+            location = next(location for location in clinic.locations if location.slug == slug)
+            return {"clinic": clinic, "location": location,
+                    "jsonld": Deferred(jsonld.location_graph, clinic, location, site_url)}
+        physician = next(physician for physician in clinic.physicians if physician.slug == slug)
+        return {"physician": physician, "clinic": clinic,
+                "jsonld": Deferred(jsonld.physician_graph, physician, self.registry, site_url)}
+
+    def _summaries(self) -> dict[str, ClinicSummary]:
+        """Every clinic's summary (``model.ClinicSummary``), by clinic name. They are kept between
+        builds by the clinic's digest: after an edit, only the edited clinic's model is made."""
+        memo = self._memo("clinic-summaries")
+        if memo is None:
+            return self.registry.summaries()
+        digests, clinics = self.registry_cache.clinic_digests, self.registry.clinics
+        summaries = {slug: ClinicSummary._make(memo.get(
+            digests.get(slug), lambda slug=slug: tuple(ClinicSummary.of(clinics[slug]))))
+            for slug in self.registry.slugs_sorted}
+        memo.save()
+        return summaries
 
     def _write_directory_search(self, writer: Any) -> None:
         """Site search: Pagefind reads the education pages after the build; clinics and physicians
@@ -300,23 +343,21 @@ class ClinicDirectoryGenerator(Generator):
         # to read at 10,000 clinics): the digests in the clinics' order stand for the whole index, and
         # most edits (a phone, hours) change no document, so the documents are read only when the
         # index has to be made again.
-        digests = self.registry_cache.clinic_digests
-        clinics = self.registry.clinics_sorted()
+        digests, clinics, slugs = self.registry_cache.clinic_digests, self.registry.clinics, self.registry.slugs_sorted
         made_now: dict[str, directory_search.ClinicDocuments] = {}
 
-        def part_of(clinic: Any) -> str:
-            made_now[clinic.slug] = directory_search.clinic_documents(clinic)
-            return digest(repr(made_now[clinic.slug]))
+        def part_of(slug: str) -> str:
+            made_now[slug] = directory_search.clinic_documents(clinics[slug])
+            return digest(repr(made_now[slug]))
 
-        inputs = digest("\n".join([parts.get(digests.get(clinic.slug), functools.partial(part_of, clinic))
-                                   for clinic in clinics]))
+        inputs = digest("\n".join([parts.get(digests.get(slug), functools.partial(part_of, slug)) for slug in slugs]))
         parts.save()
 
         def make() -> dict[str, bytes]:
             memo = self._memo("directory-documents")
             assert memo is not None
-            made = [memo.get(digests.get(clinic.slug), lambda clinic=clinic: made_now.get(clinic.slug)
-                             or directory_search.clinic_documents(clinic)) for clinic in clinics]
+            made = [memo.get(digests.get(slug), lambda slug=slug: made_now.get(slug)
+                             or directory_search.clinic_documents(clinics[slug])) for slug in slugs]
             memo.save()
             return directory_search.index_files(directory_search.documents_of(made))
 
@@ -341,10 +382,10 @@ class ClinicDirectoryGenerator(Generator):
         memo = self._memo("location-records")
         if memo is None:
             return search_index.build_search_index(self.registry)
-        digests = self.registry_cache.clinic_digests
+        digests, clinics = self.registry_cache.clinic_digests, self.registry.clinics
         services, conditions = sorted(self.registry.services), sorted(self.registry.conditions)
-        files = search_index.build_search_index(self.registry, records_of=lambda clinic: memo.get(
-            digests.get(clinic.slug), functools.partial(search_index.clinic_records, clinic, services, conditions)))
+        files = search_index.build_search_index(self.registry, records_of=lambda slug: memo.get(
+            digests.get(slug), lambda: search_index.clinic_records(clinics[slug], services, conditions)))
         memo.save()
         return files
 

@@ -10,8 +10,9 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .schema import US_STATES, WEEKDAYS
 from .urls import UrlPatterns
@@ -199,11 +200,6 @@ class ListedClinic:
     url: str
     places: tuple[str, ...]  # "City, ST" of each location, in the registry's order
 
-    @classmethod
-    def of(cls, clinic: Clinic) -> ListedClinic:
-        return cls(clinic.slug, clinic.name, clinic.url,
-                   tuple(f"{loc.address.city}, {loc.address.state}" for loc in clinic.locations))
-
 
 @dataclass(frozen=True)
 class StateCount:
@@ -219,50 +215,159 @@ class StateGroup:
     locations: tuple[Listed, ...]
 
 
+class ClinicSummary(NamedTuple):
+    """What the pages and files that cover every clinic need of one clinic: its record on the
+    treatment and condition pages, its locations as the lists by state show them, and its own
+    pages. Plain tuples all through, kept between builds by the clinic's digest (``tuple(summary)``),
+    so that a rebuild after an edit makes the model of the edited clinic only; the records
+    (``ListedClinic``, ``Listed``) are made from them only for a page that is rendered."""
+
+    listed: tuple[str, str, str, tuple[str, ...]]  # ListedClinic's fields
+    locations: tuple[tuple[str, str, tuple[str, str, str, str]], ...]  # (state, location slug, Listed's fields)
+    pages: tuple[tuple[str, str, str, str], ...]  # (kind, slug, url, save_as): the clinic, locations, physicians
+
+    @classmethod
+    def of(cls, clinic: Clinic) -> ClinicSummary:
+        several = len(clinic.locations) > 1
+        places = tuple(f"{loc.address.city}, {loc.address.state}" for loc in clinic.locations)
+        return cls(
+            (clinic.slug, clinic.name, clinic.url, places),
+            tuple((loc.address.state, loc.slug, (clinic.name, loc.page_url, loc.address.city,
+                                                  loc.name if several else ""))
+                  for loc in clinic.locations),
+            (("clinic", clinic.slug, clinic.url, clinic.save_as),
+             *(("location", loc.slug, loc.page_url, loc.save_as) for loc in clinic.locations),
+             *(("physician", doc.slug, doc.url, doc.save_as) for doc in clinic.physicians)),
+        )
+
+    def listed_clinic(self) -> ListedClinic:
+        return ListedClinic(*self.listed)
+
+
+class Clinics(Mapping[str, Clinic]):
+    """The clinics by slug, each made from its validated data when it is first asked for.
+
+    A rebuild after an edit renders the pages of the edited clinic only, and what covers
+    every clinic comes from ``ClinicSummary`` values kept between builds: making the model
+    of all 10,000 clinics would be a fifth of that rebuild. Anything that reads every
+    clinic still gets them all.
+    """
+
+    def __init__(self, data: dict[str, dict[str, Any]], make: Callable[[str, dict[str, Any]], Clinic]) -> None:
+        self._data = data
+        self._make = make
+        self._made: dict[str, Clinic] = {}
+
+    def __getitem__(self, slug: str) -> Clinic:
+        clinic = self._made.get(slug)
+        if clinic is None:
+            clinic = self._made[slug] = self._make(slug, self._data[slug])
+        return clinic
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._data
+
+    def data(self, slug: str) -> dict[str, Any]:
+        """A clinic's validated plain data (what its model is made from)."""
+        return self._data[slug]
+
+
+class Physicians(Mapping[str, Physician]):
+    """Every physician by slug; a physician's clinic is made when the physician is asked for."""
+
+    def __init__(self, clinics: Clinics) -> None:
+        self._clinics = clinics
+        self._clinic_of = {doc: slug for slug in clinics for doc in clinics.data(slug).get("physicians", {})}
+
+    def __getitem__(self, slug: str) -> Physician:
+        return next(doc for doc in self._clinics[self._clinic_of[slug]].physicians if doc.slug == slug)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._clinic_of)
+
+    def __len__(self) -> int:
+        return len(self._clinic_of)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._clinic_of
+
+
 @dataclass(frozen=True)
 class Registry:
     services: dict[str, Entry]
     conditions: dict[str, Entry]
-    clinics: dict[str, Clinic]
+    clinics: Clinics
 
     @functools.cached_property
-    def physicians(self) -> dict[str, Physician]:
-        return {doc.slug: doc for clinic in self.clinics.values() for doc in clinic.physicians}
+    def physicians(self) -> Physicians:
+        return Physicians(self.clinics)
+
+    @property
+    def location_count(self) -> int:
+        return sum(len(self.clinics.data(slug)["locations"]) for slug in self.clinics)
 
     def clinic_of(self, item: Physician | Location) -> Clinic:
         return self.clinics[item.clinic_slug]
 
     def clinics_sorted(self) -> list[Clinic]:
-        return list(self._by_name)
+        return [self.clinics[slug] for slug in self.slugs_sorted]
 
     @functools.cached_property
-    def _by_name(self) -> tuple[Clinic, ...]:
-        return tuple(sorted(self.clinics.values(), key=lambda c: (c.name.casefold(), c.slug)))
+    def slugs_sorted(self) -> tuple[str, ...]:
+        """Clinic slugs by clinic name (then slug), from the data: the order of every list of clinics."""
+        return tuple(sorted(self.clinics, key=lambda slug: (self.clinics.data(slug)["name"].casefold(), slug)))
 
-    def by_state(self) -> list[StateGroup]:
-        """Every location grouped by state (states by name, then clinics by name)."""
-        groups: dict[str, list[tuple[Clinic, Location]]] = {}
-        for clinic in self.clinics_sorted():
-            for location in clinic.locations:
-                groups.setdefault(location.address.state, []).append((clinic, location))
-        return [StateGroup(code, US_STATES[code], tuple(
-                    Listed(clinic.name, location.page_url, location.address.city,
-                           location.name if len(clinic.locations) > 1 else "")
-                    for clinic, location in sorted(pairs, key=lambda p: (
-                        p[1].address.city.casefold(), p[0].name.casefold(), p[1].slug))))
-                for code, pairs in sorted(groups.items(), key=lambda item: US_STATES[item[0]])]
+    def summaries(self) -> dict[str, ClinicSummary]:
+        """Every clinic's summary, by name (a build keeps them between builds instead)."""
+        return {clinic.slug: ClinicSummary.of(clinic) for clinic in self.clinics_sorted()}
+
+    def by_state(self, summaries: Mapping[str, ClinicSummary] | None = None) -> list[StateGroup]:
+        """Every location grouped by state (states by name, then clinics by name), from the
+        clinics' ``summaries`` (in ``slugs_sorted`` order)."""
+        groups: dict[str, list[tuple[str, str, str, tuple[str, str, str, str]]]] = {}
+        for summary in (summaries or self.summaries()).values():
+            for state, slug, row in summary.locations:
+                groups.setdefault(state, []).append((row[2].casefold(), row[0].casefold(), slug, row))
+        return [StateGroup(code, US_STATES[code],
+                           tuple(Listed(*row) for *_key, row in sorted(rows, key=lambda r: r[:3])))
+                for code, rows in sorted(groups.items(), key=lambda item: US_STATES[item[0]])]
+
+    @staticmethod
+    def state_counts(summaries: Mapping[str, ClinicSummary]) -> list[StateCount]:
+        """The number of locations in each state (states by name): ``by_state`` without the lists."""
+        counts: dict[str, int] = {}
+        for summary in summaries.values():
+            for state, _slug, _row in summary.locations:
+                counts[state] = counts.get(state, 0) + 1
+        return [StateCount(code, US_STATES[code], count)
+                for code, count in sorted(counts.items(), key=lambda item: US_STATES[item[0]])]
 
     def offering(self, entry: Entry) -> list[Clinic]:
         """Clinics that offer a service or treat a condition, by name."""
+        return [self.clinics[slug] for slug in self.offering_slugs(entry)]
+
+    def offering_slugs(self, entry: Entry) -> list[str]:
+        """The slugs of ``offering(entry)`` (made from the data: no clinic's model is needed)."""
         return list(self._offering.get((entry.kind, entry.slug), ()))
 
+    def count_offering(self, entry: Entry) -> int:
+        return len(self._offering.get((entry.kind, entry.slug), ()))
+
     @functools.cached_property
-    def _offering(self) -> dict[tuple[str, str], list[Clinic]]:
-        """(kind, slug) -> clinics by name, made in one pass: 10,000 clinics, 30 entries."""
-        index: dict[tuple[str, str], list[Clinic]] = {}
-        for clinic in self.clinics_sorted():
-            for entry in (*clinic.services, *clinic.conditions):
-                index.setdefault((entry.kind, entry.slug), []).append(clinic)
+    def _offering(self) -> dict[tuple[str, str], list[str]]:
+        """(kind, slug) -> clinic slugs by name, made in one pass: 10,000 clinics, 30 entries."""
+        index: dict[tuple[str, str], list[str]] = {}
+        for slug in self.slugs_sorted:
+            data = self.clinics.data(slug)
+            for kind, entries in (("service", data["services"]), ("condition", data.get("conditions", ()))):
+                for entry in entries:
+                    index.setdefault((kind, entry), []).append(slug)
         return index
 
 
@@ -282,8 +387,8 @@ def build_registry(data: dict[str, Any], urls: UrlPatterns, geocoded: dict[str, 
     geocoded = geocoded or {}
     services = {slug: _entry("service", slug, value, urls) for slug, value in data["services"].items()}
     conditions = {slug: _entry("condition", slug, value, urls) for slug, value in data["conditions"].items()}
-    clinics = {slug: _clinic(slug, value, services, conditions, urls, geocoded)
-               for slug, value in data["clinics"].items()}
+    clinics = Clinics(data["clinics"], functools.partial(_clinic, services=services, conditions=conditions,
+                                                         urls=urls, geocoded=geocoded))
     return Registry(services, conditions, clinics)
 
 

@@ -24,7 +24,6 @@ to ``max_level``, so a dense city is many small files and a rural state a few.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -101,18 +100,19 @@ def clinic_records(clinic: Clinic, services: list[str], conditions: list[str]) -
 
 
 def build_search_index(registry: Registry, capacity: int = CELL_CAPACITY, max_level: int = MAX_LEVEL,
-                       records_of: Callable[[Clinic], ClinicRecords] | None = None) -> dict[str, bytes]:
+                       records_of: Callable[[str], ClinicRecords] | None = None) -> dict[str, bytes]:
     """Every index file as ``relative path -> bytes``; the same registry always gives the same bytes.
-    ``records_of`` gives a clinic's records (``clinic_records``, or what a past build made of it)."""
+    ``records_of`` gives a clinic's records by its slug (``clinic_records``, or what a past build
+    made of it)."""
     services = sorted(registry.services)
     conditions = sorted(registry.conditions)
     if records_of is None:
-        records_of = functools.partial(clinic_records, services=services, conditions=conditions)
+        def records_of(slug: str) -> ClinicRecords:
+            return clinic_records(registry.clinics[slug], services, conditions)
     records: dict[str, list[Any]] = {}
     points = []
     for clinic_slug in sorted(registry.clinics):
-        clinic = registry.clinics[clinic_slug]
-        records[clinic_slug], rows = records_of(clinic)
+        records[clinic_slug], rows = records_of(clinic_slug)
         points += [Point(lat, lon, clinic_slug, row[1], row) for lat, lon, row in rows]
     cells = assign_cells(points, capacity, max_level)
 
