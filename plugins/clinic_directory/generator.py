@@ -19,7 +19,7 @@ from pelican.generators import Generator
 from pelican.utils import get_relative_path, path_to_url, sanitised_join
 
 from . import articles, directory_search, geo, jsonld, search_index
-from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, stable_repr
+from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, paused_gc, stable_repr
 from .geocode import load_geocoded_registry
 from .model import Clinic, ClinicSummary, ListedClinic, Registry, StateCount
 from .parallel import Apart, render_pages
@@ -203,7 +203,8 @@ class ClinicDirectoryGenerator(Generator):
         site_url = self.settings.get("SITEURL", "")
         self.page_keys = self._keys_for(writer)
         digests = self.registry_cache.clinic_digests if self.page_keys is not None else {}
-        summaries = self._summaries()
+        with paused_gc():  # a first build makes every clinic's model here: millions of objects, no cycles
+            summaries = self._summaries()
         pages = sum(len(summary.pages) for summary in summaries.values())
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
