@@ -234,7 +234,8 @@ class ClinicDirectoryGenerator(Generator):
             self._queue_pages(writer, site_url, digests, summaries, state_counts)
             if self.page_keys is not None:
                 writer.page_store.link_restored()
-            logger.info("Pages: %d to render, %d unchanged", len(self.queued), self.progress.count)
+            logger.info("Pages: %d to render, %d unchanged; clinic models made: %d of %d", len(self.queued),
+                        self.progress.count, registry.clinics.made, len(registry.clinics))
             logger.debug("Rendering: %s", " ".join(sorted(save_as for save_as, *_rest in self.queued)))
             render_pages(self.queued, lambda page: self._render(writer, *page), self.progress,
                          group_of=lambda page: page[3].get("clinic"))

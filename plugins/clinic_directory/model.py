@@ -277,6 +277,11 @@ class Clinics(Mapping[str, Clinic]):
         """A clinic's validated plain data (what its model is made from)."""
         return self._data[slug]
 
+    @property
+    def made(self) -> int:
+        """How many clinics' models have been made so far (the build logs it: after an edit, one)."""
+        return len(self._made)
+
 
 class Physicians(Mapping[str, Physician]):
     """Every physician by slug; a physician's clinic is made when the physician is asked for."""
