@@ -543,3 +543,37 @@ def test_a_lookup_process_that_fails_leaves_the_files_to_the_build(caplog: pytes
     apart._process.kill()
     assert apart.result() == geo.lookup_files_here()
     assert "making them here" in caplog.text
+
+
+def test_a_lookup_process_stopped_and_continued_still_gives_every_file(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Ctrl-Z then fg during a build stops and continues its processes. One stopped while writing its
+    answer into the full pipe must still send all of it, also with PYTHONUNBUFFERED set (containers
+    and CI often set it), when one write of an unbuffered stream sends only what the pipe took."""
+    import fcntl
+    import os
+    import signal
+    import termios
+    import time
+
+    from clinic_directory import geo
+
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    apart = geo.LookupFilesApart()
+    pipe = apart._process.stdout.fileno()
+    waiting = bytearray(4)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the pipe is full: the process is blocked in its write
+        fcntl.ioctl(pipe, termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, sys.byteorder) >= 65536:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the lookup process never filled its pipe")
+    time.sleep(0.2)
+    os.kill(apart._process.pid, signal.SIGSTOP)
+    time.sleep(0.1)
+    os.kill(apart._process.pid, signal.SIGCONT)
+    files = apart.result()
+    assert "making them here" not in caplog.text  # the answer was whole: nothing was made again here
+    assert "zip/774.json" in files and len(files) > 1000

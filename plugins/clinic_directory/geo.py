@@ -243,10 +243,14 @@ class LookupFilesApart:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
         # The cyclic collector is off in that short-lived process: the table's 42,000 records and the
         # shards made from them hold no cycles, and scanning them again and again takes a third of its time.
-        code = ("import gc, marshal, sys\n"
+        # The answer is written until all of it is out: with PYTHONUNBUFFERED set, sys.stdout.buffer is
+        # unbuffered, and one write into a full pipe stopped and continued (Ctrl-Z, then fg) writes part.
+        code = ("import gc, marshal, os\n"
                 "gc.disable()\n"
                 "from clinic_directory.geo import lookup_files_here\n"
-                "sys.stdout.buffer.write(marshal.dumps(lookup_files_here()))\n")
+                "answer = memoryview(marshal.dumps(lookup_files_here()))\n"
+                "while answer:\n"
+                "    answer = answer[os.write(1, answer):]\n")
         self._process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, env=env)
 
