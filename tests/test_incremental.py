@@ -229,6 +229,25 @@ def test_the_output_check_finds_what_changed_by_hand(tmp_path: Path, monkeypatch
         store.close()
 
 
+def test_a_helper_process_answer_cut_short_counts_as_no_answer(monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """A forked process's answer that arrives cut short (or garbled) is no answer, as when the process
+    failed: its caller does the work itself, and no half-read data gets into the build."""
+    import marshal
+
+    from clinic_directory import parallel
+
+    whole = parallel.Apart(lambda n: {str(i): "x" * 100 for i in range(n)}, 5000)
+    assert whole.result() == {str(i): "x" * 100 for i in range(5000)}
+    real_dumps = marshal.dumps
+    monkeypatch.setattr(marshal, "dumps", lambda value: real_dumps(value)[:-10])  # the forked process's too
+    cut = parallel.Apart(lambda n: {str(i): "x" * 100 for i in range(n)}, 5000)
+    assert cut.result() is None
+    assert "could not be read" in caplog.text
+    monkeypatch.setattr(marshal, "dumps", lambda value: b"\xff" + real_dumps(value))
+    assert parallel.in_two(lambda n: list(range(n)), 3, 4) == ([0, 1, 2], None)
+
+
 @pytest.mark.parametrize("failed", [False, True], ids=["in two processes", "after the other process failed"])
 def test_restored_pages_are_linked_into_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: bool) -> None:
     """A build into an empty output links its pages from the cache in two processes; when the other

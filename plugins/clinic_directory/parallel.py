@@ -15,6 +15,8 @@ from typing import Any
 from .build import BuildFailed, ErrorCounter
 from .progress import Progress
 
+logger = logging.getLogger(__name__)
+
 PARALLEL_FROM = 32  # pages; below this, starting a process is not worth it (after an edit: the index pages)
 
 
@@ -129,7 +131,13 @@ class Apart:
             answer = pipe.read()
         _pid, status = os.waitpid(self._child, 0)
         self._child = None
-        self._result = marshal.loads(answer) if status == 0 and answer else None
+        self._result = None
+        if status == 0 and answer:
+            try:
+                self._result = marshal.loads(answer)
+            except (EOFError, ValueError, TypeError):  # cut short or garbled: no answer, as if it had failed
+                logger.warning("The answer of a helper process could not be read (%d bytes); the build "
+                               "does that part itself", len(answer))
         return self._result
 
     def close(self) -> None:
