@@ -270,7 +270,7 @@ class Clinics(Mapping[str, Clinic]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def __contains__(self, slug: object) -> bool:
+    def __contains__(self, slug: object) -> bool:  # Mapping's own would make the model to answer
         return slug in self._data
 
     def data(self, slug: str) -> dict[str, Any]:
@@ -299,7 +299,7 @@ class Physicians(Mapping[str, Physician]):
     def __len__(self) -> int:
         return len(self._clinic_of)
 
-    def __contains__(self, slug: object) -> bool:
+    def __contains__(self, slug: object) -> bool:  # Mapping's own would make the clinic to answer
         return slug in self._clinic_of
 
 
@@ -332,11 +332,12 @@ class Registry:
         """Every clinic's summary, by name (a build keeps them between builds instead)."""
         return {clinic.slug: ClinicSummary.of(clinic) for clinic in self.clinics_sorted()}
 
-    def by_state(self, summaries: Mapping[str, ClinicSummary] | None = None) -> list[StateGroup]:
+    @staticmethod
+    def by_state(summaries: Mapping[str, ClinicSummary]) -> list[StateGroup]:
         """Every location grouped by state (states by name, then clinics by name), from the
         clinics' ``summaries`` (in ``slugs_sorted`` order)."""
         groups: dict[str, list[tuple[str, str, str, tuple[str, str, str, str]]]] = {}
-        for summary in (summaries or self.summaries()).values():
+        for summary in summaries.values():
             for state, slug, row in summary.locations:
                 groups.setdefault(state, []).append((row[2].casefold(), row[0].casefold(), slug, row))
         return [StateGroup(code, US_STATES[code],
@@ -353,12 +354,9 @@ class Registry:
         return [StateCount(code, US_STATES[code], count)
                 for code, count in sorted(counts.items(), key=lambda item: US_STATES[item[0]])]
 
-    def offering(self, entry: Entry) -> list[Clinic]:
-        """Clinics that offer a service or treat a condition, by name."""
-        return [self.clinics[slug] for slug in self.offering_slugs(entry)]
-
     def offering_slugs(self, entry: Entry) -> list[str]:
-        """The slugs of ``offering(entry)`` (made from the data: no clinic's model is needed)."""
+        """The slugs of the clinics that offer a service or treat a condition, by name (made from
+        the data: no clinic's model is needed)."""
         return list(self._offering.get((entry.kind, entry.slug), ()))
 
     def count_offering(self, entry: Entry) -> int:
