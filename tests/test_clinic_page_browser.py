@@ -86,3 +86,46 @@ def test_phone_layout_has_no_horizontal_scroll(browser, site_url) -> None:  # ty
         assert phone.evaluate("document.documentElement.scrollWidth") <= 320
     finally:
         context.close()
+
+
+def test_clinician_finds_the_referral_page_and_prints_it(page) -> None:  # type: ignore[no-untyped-def]
+    # Record window.print() calls: a headless browser has no print dialog to look at.
+    page.add_init_script("window.printed = 0; window.print = function () { window.printed += 1; };")
+    page.goto("/clinics/bellevue-pain-and-wellness/")
+    page.get_by_role("link", name="Refer a patient to Bellevue Pain and Wellness").click()
+    page.wait_for_url("**/clinics/bellevue-pain-and-wellness/refer/")
+    assert page.locator("h1").inner_text() == "Refer a patient to Bellevue Pain and Wellness"
+    assert page.get_by_text("Sample data.").is_visible()  # the referral contacts are placeholders
+    contacts = page.locator("dl.referral-contacts").inner_text()
+    assert "Fax\n+1-425-555-0101" in contacts
+    email = page.get_by_role("link", name="referrals@bellevue.example.org")
+    assert email.get_attribute("href") == "mailto:referrals@bellevue.example.org"
+    include = page.locator("section", has=page.get_by_role("heading", name="What to include"))
+    assert include.locator("li").all_inner_texts() == [
+        "Reason for referral", "Current medication list", "Recent imaging reports"]
+    assert "Bellevue, WA" in page.locator("section.card address").first.inner_text()
+
+    # The print button is there only with script; it prints, and the printout leaves out the site's
+    # navigation, the footer and the button itself.
+    button = page.get_by_role("button", name="Print this page")
+    button.focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("window.printed") == 1
+    page.emulate_media(media="print")
+    assert button.is_hidden()
+    assert page.locator("header nav").is_hidden() and page.locator("footer").is_hidden()
+    assert page.locator("h1").is_visible() and page.locator("dl.referral-contacts").is_visible()
+    assert page.request_log.foreign == []
+    assert page.js_errors == []
+
+
+def test_referral_page_without_script_has_no_dead_button(browser, site_url) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=site_url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/clinics/texas-pain-intervention-clinic/refer/")
+        assert page.get_by_role("button").count() == 0
+        # This clinic takes referrals by phone: a tel: link, not a fax line.
+        assert page.get_by_role("link", name="+1-512-555-0100").first.get_attribute("href") == "tel:+15125550100"
+    finally:
+        context.close()

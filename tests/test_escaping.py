@@ -126,6 +126,16 @@ def test_hostile_text_is_shown_as_text(hostile_site: Path) -> None:
     assert "{{ 7*7 }}" in text and " 49 " not in text and ">49<" not in text  # data is never evaluated as a template
 
 
+def test_referral_page_shows_hostile_text_as_text(hostile_site: Path) -> None:
+    parser = Elements()
+    parser.feed((hostile_site / "clinics/evil-clinic/refer/index.html").read_text(encoding="utf-8"))
+    text = "".join(parser.text)
+    assert HOSTILE in text  # the referral notes
+    assert LIST_HOSTILE in text  # a requirement
+    # No referral contact in the entry: the page says so and points to the locations instead.
+    assert "has not published referral contacts" in " ".join(text.split())
+
+
 def test_json_ld_round_trips_hostile_text(hostile_site: Path) -> None:
     for page in ["clinics/evil-clinic/index.html", "physicians/evil-doc/index.html"]:
         raw = (hostile_site / page).read_text(encoding="utf-8")

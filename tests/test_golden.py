@@ -17,6 +17,8 @@ PAGES = [
     "clinics/index.html",
     "clinics/revitalize-medical-center/index.html",
     "clinics/texas-pain-intervention-clinic/index.html",
+    "clinics/bellevue-pain-and-wellness/refer/index.html",
+    "clinics/texas-pain-intervention-clinic/refer/index.html",
     "clinics/revitalize-medical-center/locations/evanston/index.html",
     "physicians/robert-bowers/index.html",
     "articles/ketamine-for-crps/index.html",

@@ -67,8 +67,8 @@ def listed(page: Mapping[str, Any]) -> str:
 
 
 # The keyword arguments of a clinic's pages by kind (``_clinic_page``): their names are part of the pages' keys.
-CLINIC_PAGE_ARGUMENTS = {"clinic": ("clinic", "jsonld"), "location": ("clinic", "location", "jsonld"),
-                         "physician": ("physician", "clinic", "jsonld")}
+CLINIC_PAGE_ARGUMENTS = {"clinic": ("clinic", "jsonld"), "refer": ("clinic",),
+                         "location": ("clinic", "location", "jsonld"), "physician": ("physician", "clinic", "jsonld")}
 APART_FROM = 500  # clinics: from here, the lookup shards and the location index are made in processes of their own
 
 
@@ -311,6 +311,8 @@ class ClinicDirectoryGenerator(Generator):
         """The keyword arguments of a clinic's page of ``kind`` (for the location or physician ``slug``)."""
         if kind == "clinic":
             return {"clinic": clinic, "jsonld": Deferred(jsonld.clinic_graph, clinic, site_url)}
+        if kind == "refer":
+            return {"clinic": clinic}
         if kind == "location":
             location = next(location for location in clinic.locations if location.slug == slug)
             return {"clinic": clinic, "location": location,

@@ -138,6 +138,10 @@ class Referral:
     requirements: tuple[str, ...] = ()
     notes: str = ""
 
+    @property
+    def phone_href(self) -> str:
+        return tel_href(self.phone)
+
 
 @dataclass(frozen=True)
 class Clinic:
@@ -158,6 +162,8 @@ class Clinic:
     referral: Referral | None
     url: str
     save_as: str
+    refer_url: str  # the printable page for clinicians who refer a patient
+    refer_save_as: str
     # The entry as validated plain data: what profile updates hash and merge.
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
 
@@ -224,7 +230,8 @@ class ClinicSummary(NamedTuple):
 
     listed: tuple[str, str, str, tuple[str, ...]]  # ListedClinic's fields
     locations: tuple[tuple[str, str, tuple[str, str, str, str]], ...]  # (state, location slug, Listed's fields)
-    pages: tuple[tuple[str, str, str, str], ...]  # (kind, slug, url, save_as): the clinic, locations, physicians
+    pages: tuple[tuple[str, str, str, str], ...]  # (kind, slug, url, save_as): the clinic, its referral
+    # page, locations, physicians
 
     @classmethod
     def of(cls, clinic: Clinic) -> ClinicSummary:
@@ -236,6 +243,7 @@ class ClinicSummary(NamedTuple):
                                                   loc.name if several else ""))
                   for loc in clinic.locations),
             (("clinic", clinic.slug, clinic.url, clinic.save_as),
+             ("refer", clinic.slug, clinic.refer_url, clinic.refer_save_as),
              *(("location", loc.slug, loc.page_url, loc.save_as) for loc in clinic.locations),
              *(("physician", doc.slug, doc.url, doc.save_as) for doc in clinic.physicians)),
         )
@@ -403,6 +411,7 @@ def _entry(kind: str, slug: str, value: dict[str, Any], urls: UrlPatterns) -> En
 def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], conditions: dict[str, Entry],
             urls: UrlPatterns, geocoded: dict[str, Geo]) -> Clinic:
     url, save_as = urls.for_kind("clinic", slug=slug)
+    refer_url, refer_save_as = urls.for_kind("refer", slug=slug)
     referral = value.get("referral")
     return Clinic(
         slug=slug,
@@ -428,6 +437,8 @@ def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], condit
         ) if referral else None,
         url=url,
         save_as=save_as,
+        refer_url=refer_url,
+        refer_save_as=refer_save_as,
         raw=value,
     )
 

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "URLS": ({
         "clinic": ("clinics/{slug}/", "clinics/{slug}/index.html"),
         "location": ("clinics/{clinic}/locations/{slug}/", "clinics/{clinic}/locations/{slug}/index.html"),
+        "refer": ("clinics/{slug}/refer/", "clinics/{slug}/refer/index.html"),
         "physician": ("physicians/{slug}/", "physicians/{slug}/index.html"),
         "service": ("treatments/{slug}/", "treatments/{slug}/index.html"),
         "condition": ("conditions/{slug}/", "conditions/{slug}/index.html"),

@@ -29,6 +29,16 @@
     });
   }
 
+  // A print button only where script runs (it is hidden in the page as written) and the browser can print.
+  function offerPrinting() {
+    if (typeof window.print !== "function") return;
+    document.querySelectorAll("button[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+      button.hidden = false;
+    });
+  }
+
   showTodaysHours();
   flagStaleProfiles();
+  offerPrinting();
 })();
