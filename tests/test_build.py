@@ -98,7 +98,7 @@ def test_sample_site_has_every_page_the_contract_lists(site: Path) -> None:
                  "physicians/nimish-dave/index.html", "physicians/robert-bowers/index.html",
                  "physicians/decaria/index.html", "physicians/ankit-maheshwari/index.html",
                  "treatments/ketamine-infusion/index.html", "conditions/crps/index.html",
-                 *(f"clinics/{clinic}/refer/index.html" for clinic in ["katy-pain-and-spine", "revitalize-medical-center",
-                                                                      "bellevue-pain-and-wellness",
-                                                                      "texas-pain-intervention-clinic"])]:
+                 *(f"clinics/{clinic}/{page}/index.html" for page in ("refer", "update")
+                   for clinic in ("katy-pain-and-spine", "revitalize-medical-center", "bellevue-pain-and-wellness",
+                                  "texas-pain-intervention-clinic"))]:
         assert (site / page).is_file(), page

@@ -19,6 +19,7 @@ PAGES = [
     "clinics/texas-pain-intervention-clinic/index.html",
     "clinics/bellevue-pain-and-wellness/refer/index.html",
     "clinics/texas-pain-intervention-clinic/refer/index.html",
+    "clinics/revitalize-medical-center/update/index.html",
     "clinics/revitalize-medical-center/locations/evanston/index.html",
     "physicians/robert-bowers/index.html",
     "articles/ketamine-for-crps/index.html",

@@ -68,6 +68,7 @@ def listed(page: Mapping[str, Any]) -> str:
 
 # The keyword arguments of a clinic's pages by kind (``_clinic_page``): their names are part of the pages' keys.
 CLINIC_PAGE_ARGUMENTS = {"clinic": ("clinic", "jsonld"), "refer": ("clinic",),
+                         "update": ("clinic", "all_services", "all_conditions"),
                          "location": ("clinic", "location", "jsonld"), "physician": ("physician", "clinic", "jsonld")}
 APART_FROM = 500  # clinics: from here, the lookup shards and the location index are made in processes of their own
 
@@ -101,6 +102,7 @@ class ClinicDirectoryGenerator(Generator):
         self.context["registry"] = self.registry
         self.context["directory_urls"] = {kind: url for kind, (url, _) in plugin.urls.patterns.items()}
         self.context["stale_after_days"] = plugin.stale_after_days
+        self.context["updates_email"] = plugin.updates_email
         # The clinic and physician index sits beside the site search page.
         self.directory_search_dir = posixpath.join(posixpath.dirname(self.settings.get("SEARCH_SAVE_AS", "")
                                                                      or "search/index.html"), "directory")
@@ -209,6 +211,8 @@ class ClinicDirectoryGenerator(Generator):
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
         self._contexts: dict[str, dict[str, Any]] = {}
+        self._choices = {f"all_{name}": tuple(sorted(entries.values(), key=lambda e: e.name.casefold()))
+                         for name, entries in (("services", registry.services), ("conditions", registry.conditions))}
         # The search data first: making it takes memory for a moment, which the pages queued
         # below can then reuse (the other way round, it would add to the build's peak).
         state_counts = registry.state_counts(summaries)
@@ -313,6 +317,9 @@ class ClinicDirectoryGenerator(Generator):
             return {"clinic": clinic, "jsonld": Deferred(jsonld.clinic_graph, clinic, site_url)}
         if kind == "refer":
             return {"clinic": clinic}
+        if kind == "update":
+            # Every treatment and condition, to choose from (they are among the inputs all pages share).
+            return {"clinic": clinic, **self._choices}
         if kind == "location":
             location = next(location for location in clinic.locations if location.slug == slug)
             return {"clinic": clinic, "location": location,

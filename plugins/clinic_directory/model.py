@@ -164,6 +164,8 @@ class Clinic:
     save_as: str
     refer_url: str  # the printable page for clinicians who refer a patient
     refer_save_as: str
+    update_url: str  # the clinic's profile-update form
+    update_save_as: str
     # The entry as validated plain data: what profile updates hash and merge.
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
 
@@ -231,7 +233,7 @@ class ClinicSummary(NamedTuple):
     listed: tuple[str, str, str, tuple[str, ...]]  # ListedClinic's fields
     locations: tuple[tuple[str, str, tuple[str, str, str, str]], ...]  # (state, location slug, Listed's fields)
     pages: tuple[tuple[str, str, str, str], ...]  # (kind, slug, url, save_as): the clinic, its referral
-    # page, locations, physicians
+    # and update pages, locations, physicians
 
     @classmethod
     def of(cls, clinic: Clinic) -> ClinicSummary:
@@ -244,6 +246,7 @@ class ClinicSummary(NamedTuple):
                   for loc in clinic.locations),
             (("clinic", clinic.slug, clinic.url, clinic.save_as),
              ("refer", clinic.slug, clinic.refer_url, clinic.refer_save_as),
+             ("update", clinic.slug, clinic.update_url, clinic.update_save_as),
              *(("location", loc.slug, loc.page_url, loc.save_as) for loc in clinic.locations),
              *(("physician", doc.slug, doc.url, doc.save_as) for doc in clinic.physicians)),
         )
@@ -412,6 +415,7 @@ def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], condit
             urls: UrlPatterns, geocoded: dict[str, Geo]) -> Clinic:
     url, save_as = urls.for_kind("clinic", slug=slug)
     refer_url, refer_save_as = urls.for_kind("refer", slug=slug)
+    update_url, update_save_as = urls.for_kind("update", slug=slug)
     referral = value.get("referral")
     return Clinic(
         slug=slug,
@@ -439,6 +443,8 @@ def _clinic(slug: str, value: dict[str, Any], services: dict[str, Entry], condit
         save_as=save_as,
         refer_url=refer_url,
         refer_save_as=refer_save_as,
+        update_url=update_url,
+        update_save_as=update_save_as,
         raw=value,
     )
 

@@ -23,11 +23,14 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "STALE_AFTER_DAYS": (365, "a clinic whose last_verified is older shows a 'may be out of date' note"),
     "GEOCODE_CACHE": ("geocode-cache.json", "committed cache of geocoded addresses (see `make geocode`)"),
     "GEOCODER_USER_AGENT": ("", "user agent `make geocode` sends to Nominatim: name the site and a contact"),
+    "UPDATES_EMAIL": ("", "where the profile-update form tells clinics to email their update file; "
+                          "empty: 'the directory's maintainers', without an address"),
     "CACHE": ("cache", "directory for build caches (parsed registry, rendered pages); empty turns caching off"),
     "URLS": ({
         "clinic": ("clinics/{slug}/", "clinics/{slug}/index.html"),
         "location": ("clinics/{clinic}/locations/{slug}/", "clinics/{clinic}/locations/{slug}/index.html"),
         "refer": ("clinics/{slug}/refer/", "clinics/{slug}/refer/index.html"),
+        "update": ("clinics/{slug}/update/", "clinics/{slug}/update/index.html"),
         "physician": ("physicians/{slug}/", "physicians/{slug}/index.html"),
         "service": ("treatments/{slug}/", "treatments/{slug}/index.html"),
         "condition": ("conditions/{slug}/", "conditions/{slug}/index.html"),
@@ -47,6 +50,7 @@ class PluginSettings:
     geocode_cache: Path
     urls: UrlPatterns
     geocoder_user_agent: str = ""
+    updates_email: str = ""
     cache: Path | None = None  # None: no caching
 
 
@@ -78,6 +82,7 @@ def read_plugin_settings(settings: Mapping[str, Any]) -> PluginSettings:
         stale_after_days=values["STALE_AFTER_DAYS"],
         geocode_cache=Path(values["GEOCODE_CACHE"]),
         geocoder_user_agent=values["GEOCODER_USER_AGENT"],
+        updates_email=values["UPDATES_EMAIL"],
         cache=Path(values["CACHE"]) if values["CACHE"] else None,
         urls=UrlPatterns({kind: tuple(pair) for kind, pair in values["URLS"].items()}),
     )

@@ -1,0 +1,186 @@
+"""The clinic profile-update form (``/clinics/<clinic>/update/``) in headless Chromium.
+
+A clinic changes what is out of date, makes the update file in the browser and sends it to the
+maintainers, who apply it with ``make apply-update``. These tests fill the form as a clinic would
+(with the keyboard alone, where it matters), read the update file it makes, and apply it to a copy
+of the sample registry with the real command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clinic_directory.model import entry_hash
+from clinic_directory.registry import check_registry
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+KATY = "/clinics/katy-pain-and-spine/update/"
+REVITALIZE = "/clinics/revitalize-medical-center/update/"
+
+
+def sample_entry(clinic: str) -> dict:
+    data, problems = check_registry(ROOT / "clinics.yaml", 64 * 1024 * 1024)
+    assert data is not None and not problems
+    return data["clinics"][clinic]
+
+
+def make_file(page) -> dict:  # type: ignore[no-untyped-def]
+    page.get_by_role("button", name="Make the update file").click()
+    page.wait_for_selector("#update-result:not([hidden])")
+    return yaml.safe_load(page.input_value("#update-text"))
+
+
+def tab_to(page, selector: str, limit: int = 200) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab until the element ``selector`` has the focus (keyboard only: no clicks)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement === document.querySelector(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_form_carries_the_clinic_and_the_hash_of_its_entry(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(KATY)
+    form = page.locator("form#update-form")
+    assert form.get_attribute("data-clinic") == "katy-pain-and-spine"
+    assert form.get_attribute("data-base") == entry_hash(sample_entry("katy-pain-and-spine"))
+    # The form starts from the profile as published.
+    assert page.get_by_label("Clinic name").input_value() == "Katy Pain and Spine"
+    assert page.locator("#u-locations--katy--phone").input_value() == "+1-281-555-0100"
+    assert page.locator("#u-locations--katy--hours--sat").input_value() == "closed"
+    assert page.get_by_role("button", name="Make the update file").is_enabled()
+    assert page.locator(".no-script-note").is_hidden()
+    assert page.request_log.foreign == [] and page.js_errors == []
+
+
+def test_keyboard_only_clinic_changes_a_phone_and_gets_an_update_file(page) -> None:  # type: ignore[no-untyped-def]
+    page.clock.set_fixed_time(dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC))
+    page.goto(KATY)
+    tab_to(page, "#u-submitted_by")
+    page.keyboard.type("office@example.org")
+    tab_to(page, "#u-locations--katy--phone")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("+1-281-555-0199")
+    tab_to(page, "input[name='last_verified']")
+    page.keyboard.press("Space")
+    tab_to(page, "#update-form button[type='submit']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#update-result:not([hidden])")
+    # The focus moves to the result, which says what is in the file.
+    assert page.evaluate("document.activeElement.id") == "update-result-heading"
+    assert page.locator("#update-summary").inner_text() == "2 changes are in the file."
+    update = yaml.safe_load(page.input_value("#update-text"))
+    assert update == {
+        "clinic": "katy-pain-and-spine",
+        "submitted_by": "office@example.org",
+        "submitted_at": "2026-12-01T10:30:00Z",
+        "base": entry_hash(sample_entry("katy-pain-and-spine")),
+        "changes": {"locations": {"katy": {"phone": "+1-281-555-0199"}}, "last_verified": "2026-12-01"},
+    }
+    # Downloading gives the same text.
+    tab_to(page, "#update-download")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == "update-katy-pain-and-spine.yaml"
+    assert Path(download.value.path()).read_text(encoding="utf-8") == page.input_value("#update-text")
+    assert page.request_log.foreign == [] and page.js_errors == []
+
+
+def test_mistakes_are_listed_and_each_leads_to_its_field(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(KATY)
+    page.locator("#u-locations--katy--phone").fill("555")
+    page.locator("#u-locations--katy--hours--mon").fill("9 to 5")
+    page.get_by_role("button", name="Make the update file").click()
+    summary = page.locator("#update-errors")
+    assert summary.is_visible() and page.evaluate("document.activeElement.id") == "update-errors"
+    problems = summary.locator("li").all_inner_texts()
+    assert problems[0] == "About you: Your email address: this is required"
+    assert "Location: Katy office: Phone: this is not in the expected form. In international form, " \
+        "e.g. +1-281-555-0100." in problems
+    assert any(p.startswith("Location: Katy office: Opening hours: Monday: this is not in the expected form")
+               for p in problems)
+    phone = page.locator("#u-locations--katy--phone")
+    assert phone.get_attribute("aria-invalid") == "true"
+    assert "u-locations--katy--phone-error" in phone.get_attribute("aria-describedby")
+    summary.get_by_role("link", name=re.compile("Phone")).click()
+    assert page.evaluate("document.activeElement.id") == "u-locations--katy--phone"
+    assert page.locator("#update-result").is_hidden()
+
+
+def test_nothing_changed_says_so(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.get_by_role("button", name="Make the update file").click()
+    assert "Nothing has changed yet" in page.locator("#update-errors").inner_text()
+    assert page.locator("#update-result").is_hidden()
+
+
+def test_lists_choices_deletions_and_a_moved_office(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(REVITALIZE)
+    page.get_by_label("Your email address").fill("office@example.org")
+    # Lists replace the whole list; emptying an optional field deletes it.
+    page.get_by_label("What a referral should include").fill("Reason for referral\n\nRecent imaging\n")
+    page.locator("#u-locations--glenview--fax").fill("")
+    page.get_by_role("group", name="Conditions treated").get_by_label("Complex regional pain syndrome").uncheck()
+    page.get_by_role("group", name="Treatments offered").get_by_label("Interventional pain management").check()
+    page.get_by_role("group", name="Offers telehealth visits?").get_by_label("Yes").check()
+    # A new ZIP code: the office's stored coordinates no longer hold, so they are dropped.
+    page.locator("#u-locations--evanston--address--postal_code").fill("60202")
+    changes = make_file(page)["changes"]
+    entry = sample_entry("revitalize-medical-center")
+    assert changes["referral"] == {"requirements": ["Reason for referral", "Recent imaging"]}
+    assert changes["locations"]["glenview"] == {"fax": None}
+    # A list of choices keeps the clinic's order; a new choice comes last.
+    assert changes["conditions"] == [c for c in entry["conditions"] if c != "crps"]
+    assert changes["services"] == [*entry["services"], "interventional-pain-management"]
+    assert changes["telehealth"] is True
+    assert changes["locations"]["evanston"] == {"address": {"postal_code": "60202"}, "geo": None}
+
+
+def test_hostile_text_reaches_the_file_exactly(page) -> None:  # type: ignore[no-untyped-def]
+    text = "Dr. \"Quote\" & <b>bold</b>: #1 {{ 7*7 }} \u202eevil\u202c caf\u00e9 \U0001f600 it's"
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.get_by_label("Short description").fill(text + "\nsecond line")
+    update = make_file(page)
+    assert update["changes"] == {"summary": text + "\nsecond line"}
+
+
+def test_a_signed_update_carries_the_hmac_of_its_canonical_form(page) -> None:  # type: ignore[no-untyped-def]
+    key = "test-key-0123456789abcdef0123456789"
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.get_by_label("Clinic name").fill("Katy Pain & Spine \u00e9")
+    page.get_by_label("Signing key").fill(key)
+    update = make_file(page)
+    signature = update.pop("signature")
+    canonical = json.dumps(update, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert signature == hmac.new(key.encode("utf-8"), canonical, hashlib.sha256).hexdigest()
+    assert key not in page.input_value("#update-text")
+
+
+def test_without_script_the_form_explains_itself_and_cannot_submit(browser, site_url) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=site_url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(KATY)
+        assert page.locator(".no-script-note").is_visible()
+        assert page.get_by_role("button", name="Make the update file").is_disabled()
+        # Enter in a field submits nothing (no request carrying the form's fields).
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.get_by_label("Your email address").press("Enter")
+        page.wait_for_timeout(200)
+        assert not any("submitted_by" in url for url in requests)
+    finally:
+        context.close()

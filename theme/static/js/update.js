@@ -1,0 +1,329 @@
+// The profile-update form (update.html): turns the fields a clinic changed into an update file
+// (INTERFACE.md section 4) that the clinic downloads and sends to the directory's maintainers.
+// Nothing is sent anywhere and nothing is stored: the page only reads its own fields.
+//
+// Each field's name is the dotted path of its value in the clinic's registry entry, and its
+// default value (defaultValue, defaultChecked) is the value the page was built with; a field
+// whose value differs from its default becomes a change. Emptying an optional field deletes it
+// (null); lists replace the whole list.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("update-form");
+  if (!form) return;
+  var META_FIELDS = { submitted_by: true, signature_key: true };
+  var GEO_FIELDS = /\.address\./;
+  var errors = document.getElementById("update-errors");
+  var result = document.getElementById("update-result");
+
+  // -- reading the fields ------------------------------------------------------------------------
+
+  function splitList(text, separator) {
+    return text.split(separator).map(function (item) { return item.trim(); })
+      .filter(function (item) { return item !== ""; });
+  }
+
+  function valueOf(element, useDefault) {
+    var text = (useDefault ? element.defaultValue : element.value).trim();
+    switch (element.getAttribute("data-kind")) {
+      case "lines": return splitList(text, /\r?\n/);
+      case "words": return splitList(text, ",");
+      default: return text === "" ? null : text;
+    }
+  }
+
+  function same(a, b) {
+    return JSON.stringify(a) === JSON.stringify(b);
+  }
+
+  function setPath(target, path, value) {
+    var parts = path.split(".");
+    var node = target;
+    for (var i = 0; i < parts.length - 1; i++) {
+      if (!Object.prototype.hasOwnProperty.call(node, parts[i])) node[parts[i]] = {};
+      node = node[parts[i]];
+    }
+    node[parts[parts.length - 1]] = value;
+  }
+
+  function emptyList(value) {
+    return Array.isArray(value) && value.length === 0;
+  }
+
+  // What changed, as a partial clinic entry (mappings nest; lists replace; null deletes).
+  function collectChanges() {
+    var changes = {};
+    var addressChanged = {};
+    form.querySelectorAll("input[data-kind], textarea[data-kind]").forEach(function (element) {
+      var kind = element.getAttribute("data-kind");
+      if (META_FIELDS[element.name]) return;
+      if (kind === "not-placeholder") {
+        if (element.checked) setPath(changes, element.name, null);
+        return;
+      }
+      if (kind === "verified") {
+        if (element.checked) setPath(changes, element.name, localDate());
+        return;
+      }
+      var now = valueOf(element, false);
+      var before = valueOf(element, true);
+      if (same(now, before)) return;
+      // An emptied list is left out of the entry, as the registry writes no empty lists.
+      setPath(changes, element.name, emptyList(now) ? null : now);
+      if (GEO_FIELDS.test(element.name)) addressChanged[element.name.split(".address.")[0]] = true;
+    });
+    form.querySelectorAll("fieldset[data-kind='boolean']").forEach(function (group) {
+      var checked = group.querySelector("input:checked");
+      var initial = Array.prototype.filter.call(group.querySelectorAll("input"), function (input) {
+        return input.defaultChecked;
+      })[0];
+      if (!checked || checked === initial) return;
+      setPath(changes, group.getAttribute("data-path"), checked.value === "" ? null : checked.value === "true");
+    });
+    form.querySelectorAll("fieldset[data-kind='choices']").forEach(function (group) {
+      // What stays chosen keeps the clinic's order; what is newly chosen follows, in the page's order.
+      var before = splitList(group.getAttribute("data-current"), " ");
+      var chosen = Array.prototype.filter.call(group.querySelectorAll("input[type='checkbox']"), function (box) {
+        return box.checked;
+      }).map(function (box) { return box.value; });
+      var now = before.filter(function (slug) { return chosen.indexOf(slug) >= 0; })
+        .concat(chosen.filter(function (slug) { return before.indexOf(slug) < 0; }));
+      if (!same(now, before)) setPath(changes, group.getAttribute("data-path"), now.length ? now : null);
+    });
+    // A moved office's coordinates are looked up again (`make geocode`), not kept from the old address.
+    Object.keys(addressChanged).forEach(function (location) {
+      var fieldset = form.querySelector("fieldset[data-path='" + location + "']");
+      if (fieldset && fieldset.hasAttribute("data-has-geo")) setPath(changes, location + ".geo", null);
+    });
+    return changes;
+  }
+
+  function localDate() {
+    var now = new Date();
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return now.getFullYear() + "-" + two(now.getMonth() + 1) + "-" + two(now.getDate());
+  }
+
+  // -- checking the fields -----------------------------------------------------------------------
+
+  // A field's name in the list of mistakes: the legends of the groups it is in, then its label.
+  function labelOf(element) {
+    var names = [];
+    var label = element.id ? form.querySelector("label[for='" + element.id + "']") : null;
+    if (label) names.push(label.firstChild.textContent.trim());
+    for (var group = element.closest("fieldset"); group; group = group.parentElement.closest("fieldset")) {
+      var legend = group.querySelector("legend");
+      if (legend) names.unshift(legend.firstChild.textContent.trim());
+    }
+    return names.join(": ");
+  }
+
+  function clearErrors() {
+    form.querySelectorAll("[aria-invalid]").forEach(function (element) {
+      element.removeAttribute("aria-invalid");
+      var described = (element.getAttribute("aria-describedby") || "").split(" ")
+        .filter(function (id) { return id !== element.id + "-error"; }).join(" ");
+      if (described) element.setAttribute("aria-describedby", described);
+      else element.removeAttribute("aria-describedby");
+    });
+    form.querySelectorAll(".field-error").forEach(function (note) {
+      if (note.closest(".field")) note.remove();  // made by markInvalid
+      else note.hidden = true;
+    });
+    errors.hidden = true;
+    errors.querySelector("ul").textContent = "";
+  }
+
+  // The field's message goes right after it, and is part of its description for screen readers.
+  function markInvalid(element, message, found) {
+    var note = document.createElement("p");
+    note.className = "field-error";
+    note.id = element.id + "-error";
+    note.textContent = message;
+    element.insertAdjacentElement("afterend", note);
+    element.setAttribute("aria-describedby",
+      ((element.getAttribute("aria-describedby") || "") + " " + note.id).trim());
+    element.setAttribute("aria-invalid", "true");
+    found.push({ target: element, text: labelOf(element) + ": " + message });
+  }
+
+  function messageFor(element) {
+    var validity = element.validity;
+    if (validity.valueMissing) return "this is required";
+    if (validity.typeMismatch && element.type === "email") return "enter an email address like office@example.org";
+    if (validity.typeMismatch && element.type === "url") return "enter a web address starting with https://";
+    if (validity.patternMismatch) {
+      var hint = document.getElementById(element.id + "-hint");
+      return "this is not in the expected form" + (hint ? ". " + hint.textContent.trim() : "");
+    }
+    return element.validationMessage;
+  }
+
+  function checkFields() {
+    clearErrors();
+    var found = [];
+    form.querySelectorAll("input[data-kind], textarea[data-kind]").forEach(function (element) {
+      if (!element.checkValidity()) markInvalid(element, messageFor(element), found);
+    });
+    form.querySelectorAll("fieldset[data-kind='choices'][data-required]").forEach(function (group) {
+      if (group.querySelector("input:checked")) return;
+      var first = group.querySelector("input");
+      var note = group.querySelector(".field-error");
+      note.textContent = "choose at least one";
+      note.hidden = false;
+      found.push({ target: first, text: group.querySelector("legend").firstChild.textContent.trim() + ": choose at least one" });
+    });
+    if (!found.length) return true;
+    var list = errors.querySelector("ul");
+    found.forEach(function (problem) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = "#" + problem.target.id;
+      link.textContent = problem.text;
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        problem.target.focus();
+      });
+      item.appendChild(link);
+      list.appendChild(item);
+    });
+    errors.hidden = false;
+    errors.focus();
+    return false;
+  }
+
+  // -- writing the update file -------------------------------------------------------------------
+
+  // JSON's string escapes are YAML's too; characters YAML would not take raw are escaped as well.
+  function yamlString(text) {
+    return JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g, function (c) {
+      return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4);
+    });
+  }
+
+  function yamlScalar(value) {
+    if (value === null) return "null";
+    if (typeof value === "boolean") return value ? "true" : "false";
+    if (Array.isArray(value)) return "[" + value.map(yamlScalar).join(", ") + "]";
+    return yamlString(String(value));
+  }
+
+  // Keys are slugs and field names; one YAML 1.1 would read as a boolean or a number is quoted.
+  function yamlKey(key) {
+    return /^[a-z_][a-z0-9_-]*$/.test(key) && !/^(y|n|yes|no|on|off|true|false|null)$/.test(key)
+      ? key : yamlString(key);
+  }
+
+  function yamlLines(mapping, indent) {
+    var lines = [];
+    Object.keys(mapping).forEach(function (key) {
+      var value = mapping[key];
+      var name = yamlKey(key);
+      if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+        lines.push(indent + name + ":");
+        lines = lines.concat(yamlLines(value, indent + "  "));
+      } else {
+        lines.push(indent + name + ": " + yamlScalar(value));
+      }
+    });
+    return lines;
+  }
+
+  // The canonical update a signature covers: JSON with keys sorted at every level, no spaces.
+  function canonical(value) {
+    if (Array.isArray(value)) return "[" + value.map(canonical).join(",") + "]";
+    if (value !== null && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map(function (key) {
+        return JSON.stringify(key) + ":" + canonical(value[key]);
+      }).join(",") + "}";
+    }
+    return JSON.stringify(value);
+  }
+
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (byte) {
+      return ("0" + byte.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function sign(key, update) {
+    var encoder = new TextEncoder();
+    return crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+      .then(function (cryptoKey) {
+        return crypto.subtle.sign("HMAC", cryptoKey, encoder.encode(canonical(update)));
+      }).then(hex);
+  }
+
+  function countChanges(changes) {
+    return Object.keys(changes).reduce(function (total, key) {
+      var value = changes[key];
+      return total + (value !== null && typeof value === "object" && !Array.isArray(value) ? countChanges(value) : 1);
+    }, 0);
+  }
+
+  function showResult(update, signature) {
+    var lines = [
+      "# A profile update for the clinic directory; apply with: make apply-update FILE=<this file>",
+      "clinic: " + yamlString(update.clinic),
+      "submitted_by: " + yamlString(update.submitted_by),
+      "submitted_at: " + yamlString(update.submitted_at),
+      "base: " + yamlString(update.base),
+      "changes:"
+    ].concat(yamlLines(update.changes, "  "));
+    if (signature) lines.push("signature: " + yamlString(signature));
+    var text = lines.join("\n") + "\n";
+    var count = countChanges(update.changes);
+    document.getElementById("update-text").value = text;
+    document.getElementById("update-summary").textContent = count === 1
+      ? "One change is in the file." : count + " changes are in the file.";
+    var download = document.getElementById("update-download");
+    if (download.href.indexOf("blob:") === 0) URL.revokeObjectURL(download.href);
+    download.href = URL.createObjectURL(new Blob([text], { type: "application/yaml" }));
+    result.hidden = false;
+    document.getElementById("update-result-heading").focus();
+  }
+
+  function showProblem(message) {
+    clearErrors();
+    var item = document.createElement("li");
+    item.textContent = message;
+    errors.querySelector("ul").appendChild(item);
+    errors.hidden = false;
+    errors.focus();
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    result.hidden = true;
+    if (!checkFields()) return;
+    var changes = collectChanges();
+    if (!Object.keys(changes).length) {
+      showProblem("Nothing has changed yet: edit the fields that are out of date, or tick the box confirming "
+        + "that everything is correct as of today.");
+      return;
+    }
+    var update = {
+      clinic: form.getAttribute("data-clinic"),
+      submitted_by: form.elements.submitted_by.value.trim(),
+      submitted_at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      base: form.getAttribute("data-base"),
+      changes: changes
+    };
+    var key = form.elements.signature_key.value;
+    if (!key) {
+      showResult(update, "");
+      return;
+    }
+    if (!window.crypto || !crypto.subtle) {
+      showProblem("This browser cannot sign here (signing needs the site over https). "
+        + "Leave the signing key empty and ask the maintainers how to sign.");
+      return;
+    }
+    sign(key, update).then(function (signature) { showResult(update, signature); }, function () {
+      showProblem("The update could not be signed with this key.");
+    });
+  });
+
+  document.querySelectorAll(".no-script-note").forEach(function (note) { note.hidden = true; });
+  form.querySelector("button[type='submit']").disabled = false;
+})();
