@@ -20,7 +20,7 @@ import yaml
 
 from clinic_directory.model import entry_hash
 from clinic_directory.registry import check_registry
-from conftest import ROOT
+from conftest import ROOT, build, serve
 
 pytestmark = pytest.mark.browser
 
@@ -169,18 +169,37 @@ def test_a_signed_update_carries_the_hmac_of_its_canonical_form(page) -> None:  
     assert key not in page.input_value("#update-text")
 
 
-def test_without_script_the_form_explains_itself_and_cannot_submit(browser, site_url) -> None:  # type: ignore[no-untyped-def]
+def test_without_script_the_page_explains_itself_and_offers_no_form(browser, site_url) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=site_url, java_script_enabled=False)
     try:
         page = context.new_page()
         page.goto(KATY)
         assert page.locator(".no-script-note").is_visible()
-        assert page.get_by_role("button", name="Make the update file").is_disabled()
-        # Enter in a field submits nothing (no request carrying the form's fields).
-        requests: list[str] = []
-        page.on("request", lambda request: requests.append(request.url))
-        page.get_by_label("Your email address").press("Enter")
-        page.wait_for_timeout(200)
-        assert not any("submitted_by" in url for url in requests)
+        assert page.locator("#update-form").is_hidden()
+        assert page.locator("#update-form input, #update-form button").count() == 0
     finally:
         context.close()
+
+
+def test_registry_text_becomes_field_values_not_markup(tmp_path, browser, empty_content) -> None:  # type: ignore[no-untyped-def]
+    """The form is made in the browser from the entry: hostile registry text must stay text there too."""
+    hostile = "</script><img src=x onerror=alert(1)>\"' & {{ 7*7 }}"
+    registry = tmp_path / "clinics.yaml"
+    text = (ROOT / "clinics.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: Katy office", f"name: {json.dumps('Katy ' + hostile)}", 1)
+    registry.write_text(text, encoding="utf-8")
+    result = build(tmp_path / "output", registry=registry, content=empty_content)
+    assert result.returncode == 0, result.stderr
+    server, url = serve(tmp_path / "output")
+    context = browser.new_context(base_url=url)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(KATY)
+        assert page.locator("#u-locations--katy--name").input_value() == "Katy " + hostile
+        assert page.get_by_role("group", name="Location: Katy " + hostile).count() == 1
+        assert page.locator("img").count() == 0 and errors == []
+    finally:
+        context.close()
+        server.shutdown()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from pelican.generators import Generator
 from pelican.utils import get_relative_path, path_to_url, sanitised_join
 
@@ -68,7 +69,7 @@ def listed(page: Mapping[str, Any]) -> str:
 
 # The keyword arguments of a clinic's pages by kind (``_clinic_page``): their names are part of the pages' keys.
 CLINIC_PAGE_ARGUMENTS = {"clinic": ("clinic", "jsonld"), "refer": ("clinic",),
-                         "update": ("clinic", "all_services", "all_conditions"),
+                         "update": ("clinic", "update_data"),
                          "location": ("clinic", "location", "jsonld"), "physician": ("physician", "clinic", "jsonld")}
 APART_FROM = 500  # clinics: from here, the lookup shards and the location index are made in processes of their own
 
@@ -211,7 +212,10 @@ class ClinicDirectoryGenerator(Generator):
         self.progress = Progress("Pages", pages + len(registry.services) + len(registry.conditions) + 10)
         self.queued: list[tuple[str, str, str, dict[str, Any]]] = []
         self._contexts: dict[str, dict[str, Any]] = {}
-        self._choices = {f"all_{name}": tuple(sorted(entries.values(), key=lambda e: e.name.casefold()))
+        # What the update form offers to choose from: every treatment and condition, by name (they are
+        # among the inputs all pages share, so the pages' keys need not name them).
+        self._choices = {name: [[entry.slug, entry.name] for entry in sorted(entries.values(),
+                                                                            key=lambda e: e.name.casefold())]
                          for name, entries in (("services", registry.services), ("conditions", registry.conditions))}
         # The search data first: making it takes memory for a moment, which the pages queued
         # below can then reuse (the other way round, it would add to the build's peak).
@@ -318,8 +322,7 @@ class ClinicDirectoryGenerator(Generator):
         if kind == "refer":
             return {"clinic": clinic}
         if kind == "update":
-            # Every treatment and condition, to choose from (they are among the inputs all pages share).
-            return {"clinic": clinic, **self._choices}
+            return {"clinic": clinic, "update_data": Deferred(self._update_data, clinic)}
         if kind == "location":
             location = next(location for location in clinic.locations if location.slug == slug)
             return {"clinic": clinic, "location": location,
@@ -327,6 +330,11 @@ class ClinicDirectoryGenerator(Generator):
         physician = next(physician for physician in clinic.physicians if physician.slug == slug)
         return {"physician": physician, "clinic": clinic,
                 "jsonld": Deferred(jsonld.physician_graph, physician, self.registry, site_url)}
+
+    def _update_data(self, clinic: Clinic) -> Markup:
+        """What the update form is made from (update.js): the clinic's entry as the registry holds it,
+        and the treatments and conditions it may choose from."""
+        return jsonld.script_json_in_order({"entry": clinic.raw, **self._choices})
 
     def _summaries(self) -> dict[str, ClinicSummary]:
         """Every clinic's summary (``model.ClinicSummary``), by clinic name. They are kept between

@@ -1,20 +1,194 @@
-// The profile-update form (update.html): turns the fields a clinic changed into an update file
+// The profile-update form (update.html): builds the form from the clinic's registry entry (the
+// page's #update-data), then turns the fields the clinic changed into an update file
 // (INTERFACE.md section 4) that the clinic downloads and sends to the directory's maintainers.
 // Nothing is sent anywhere and nothing is stored: the page only reads its own fields.
 //
 // Each field's name is the dotted path of its value in the clinic's registry entry, and its
-// default value (defaultValue, defaultChecked) is the value the page was built with; a field
-// whose value differs from its default becomes a change. Emptying an optional field deletes it
-// (null); lists replace the whole list.
+// default value (defaultValue, defaultChecked) is the entry's value; a field whose value differs
+// from its default becomes a change. Emptying an optional field deletes it (null); lists replace
+// the whole list. The form is made with createElement and textContent only: registry text is
+// never parsed as markup.
 (function () {
   "use strict";
 
   var form = document.getElementById("update-form");
-  if (!form) return;
+  var island = document.getElementById("update-data");
+  if (!form || !island) return;
   var META_FIELDS = { submitted_by: true, signature_key: true };
   var GEO_FIELDS = /\.address\./;
   var errors = document.getElementById("update-errors");
   var result = document.getElementById("update-result");
+
+  // -- building the form -------------------------------------------------------------------------
+
+  var PHONE = { type: "tel", hint: "In international form, e.g. +1-281-555-0100.",
+    pattern: "\\+[0-9][0-9 \\-]{6,18}[0-9]" };
+  var TIME_RANGE = "[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]";
+  var HOURS = { pattern: "closed|" + TIME_RANGE + "(, ?" + TIME_RANGE + ")*" };
+  var DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
+    ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
+
+  function element(tag, attributes, children) {
+    var node = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      var value = attributes[name];
+      if (value === true) node.setAttribute(name, "");
+      else if (value !== false && value !== undefined && value !== null) node.setAttribute(name, value);
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function idOf(path) {
+    return "u-" + path.replace(/\./g, "--");
+  }
+
+  // A labelled text field. kind: "text" (one line), "long" (a paragraph), "lines" (a list, one
+  // item per line) or "words" (a list separated by commas). value: the entry's value (or undefined).
+  function field(path, label, value, options) {
+    options = options || {};
+    var id = idOf(path);
+    var kind = options.kind || "text";
+    var list = kind === "lines" || kind === "words";
+    var text = value === undefined || value === null ? "" : list ? value.join(kind === "lines" ? "\n" : ", ") : String(value);
+    var labelNode = element("label", { for: id }, [label]);
+    if (!options.required) labelNode.appendChild(element("span", { class: "muted" }, [" (optional)"]));
+    var hint = options.hint ? element("p", { class: "hint", id: id + "-hint" }, [options.hint]) : null;
+    var attributes = { id: id, name: path, "data-kind": kind === "long" ? "text" : kind, required: !!options.required,
+      pattern: options.pattern, "aria-describedby": hint ? id + "-hint" : null };
+    var input;
+    if (kind === "long" || kind === "lines") {
+      input = element("textarea", Object.assign(attributes, { rows: kind === "long" ? 4 : 3 }));
+    } else {
+      input = element("input", Object.assign(attributes, { type: options.type || "text",
+        autocomplete: options.autocomplete || "off", inputmode: options.inputmode }));
+    }
+    input.defaultValue = text;
+    return element("div", { class: "field" }, hint ? [labelNode, hint, input] : [labelNode, input]);
+  }
+
+  function group(legend, attributes, children) {
+    return element("fieldset", attributes, [element("legend", {}, [legend])].concat(children));
+  }
+
+  // Yes / No (and Not stated, when the field may be left out): true, false or null.
+  function yesNo(path, legend, value, allowUnknown) {
+    var choices = [["true", "Yes", value === true], ["false", "No", value === false]];
+    if (allowUnknown) choices.push(["", "Not stated", value === undefined || value === null]);
+    return group(legend, { class: "choice", "data-kind": "boolean", "data-path": path }, choices.map(function (c) {
+      var radio = element("input", { type: "radio", name: path, value: c[0] });
+      radio.defaultChecked = c[2];
+      return element("label", {}, [radio, " " + c[1]]);
+    }));
+  }
+
+  // A checkbox per treatment or condition; what the clinic has now is ticked.
+  function choices(path, legend, options, chosen, required) {
+    var legendNode = element("legend", {}, [legend]);
+    if (required) legendNode.appendChild(element("span", { class: "muted" }, [" (at least one)"]));
+    var items = options.map(function (option) {
+      var box = element("input", { type: "checkbox", name: path, value: option[0] });
+      box.defaultChecked = chosen.indexOf(option[0]) >= 0;
+      return element("li", {}, [element("label", {}, [box, " " + option[1]])]);
+    });
+    return element("fieldset", { class: "choices", "data-kind": "choices", "data-path": path,
+      "data-current": chosen.join(" "), "data-required": !!required },
+    [legendNode, element("ul", { class: "choice-list" }, items), element("p", { class: "field-error", hidden: true })]);
+  }
+
+  // A tick box that changes one value when ticked: kind "not-placeholder" or "verified".
+  function confirmation(path, kind, text) {
+    return element("div", { class: "field confirm" }, [
+      element("label", {}, [element("input", { type: "checkbox", name: path, "data-kind": kind }), " " + text])]);
+  }
+
+  function placeholderBox(item, path, text) {
+    return item && item.placeholder ? [confirmation(path, "not-placeholder", text)] : [];
+  }
+
+  function locationGroup(slug, location) {
+    var at = "locations." + slug;
+    var address = location.address || {};
+    var hours = location.hours || {};
+    return group("Location: " + location.name, { class: "location", "data-path": at, "data-has-geo": !!location.geo },
+      placeholderBox(location, at + ".placeholder", "These are this location's real address, phone and hours").concat([
+        field(at + ".name", "Name of the office", location.name, { required: true }),
+        field(at + ".address.street", "Street address", address.street, { required: true }),
+        field(at + ".address.street2", "Suite or floor", address.street2),
+        field(at + ".address.city", "City", address.city, { required: true }),
+        field(at + ".address.state", "State", address.state, { required: true, hint: "Two-letter code, e.g. TX.",
+          pattern: "[A-Z]{2}" }),
+        field(at + ".address.postal_code", "ZIP code", address.postal_code, { required: true, pattern: "[0-9]{5}",
+          inputmode: "numeric" }),
+        field(at + ".phone", "Phone", location.phone, Object.assign({ required: true }, PHONE)),
+        field(at + ".fax", "Fax", location.fax, PHONE),
+        group("Opening hours", { class: "hours-fields" }, [
+          element("p", { class: "hint" }, ["24-hour time like 08:00-17:00 (several ranges separated by commas), " +
+            "or closed. Leave a day empty if you do not want to list it."])
+        ].concat(DAYS.map(function (day) {
+          return field(at + ".hours." + day[0], day[1], hours[day[0]], HOURS);
+        })))
+      ]));
+  }
+
+  function physicianGroup(slug, physician) {
+    var at = "physicians." + slug;
+    return group("Physician: " + physician.name, { class: "physician", "data-path": at },
+      placeholderBox(physician, at + ".placeholder", "These are this physician's real details").concat([
+        field(at + ".name", "Full name, without title", physician.name, { required: true }),
+        field(at + ".credentials", "Degrees", physician.credentials, { kind: "words",
+          hint: "Separated by commas, e.g. MD, PhD." }),
+        field(at + ".board_certifications", "Board certifications", physician.board_certifications,
+          { kind: "lines", hint: "One per line." }),
+        field(at + ".bio", "Short biography", physician.bio, { kind: "long" })
+      ]));
+  }
+
+  function buildForm(data) {
+    var entry = data.entry;
+    var referral = entry.referral || {};
+    var parts = [
+      group("About you", {}, [field("submitted_by", "Your email address", "", { required: true, type: "email",
+        autocomplete: "email", hint: "So that the maintainers can ask you about the update. It is not published." })]),
+      group("The clinic", {}, placeholderBox(entry, "placeholder",
+        "These are the clinic's real details (the directory shows them as sample data until now)").concat([
+        field("name", "Clinic name", entry.name, { required: true }),
+        field("website", "Website", entry.website, { type: "url", hint: "An https:// address.", pattern: "https://.+" }),
+        field("summary", "Short description", entry.summary, { kind: "long", required: true,
+          hint: "One or two plain-language sentences for patients." }),
+        yesNo("accepting_new_patients", "Accepting new patients?", entry.accepting_new_patients, false),
+        yesNo("telehealth", "Offers telehealth visits?", entry.telehealth, true),
+        field("languages", "Languages spoken", entry.languages, { kind: "words", required: true,
+          hint: "Language codes separated by commas, e.g. en, es.",
+          pattern: "[a-z]{2,3}(-[A-Za-z0-9]{2,8})*(, *[a-z]{2,3}(-[A-Za-z0-9]{2,8})*)*" }),
+        field("insurance", "Insurance accepted", entry.insurance, { kind: "lines", hint: "One per line." })
+      ])),
+      choices("services", "Treatments offered", data.services, entry.services || [], true),
+      choices("conditions", "Conditions treated", data.conditions, entry.conditions || [], false)
+    ];
+    Object.keys(entry.locations || {}).forEach(function (slug) { parts.push(locationGroup(slug, entry.locations[slug])); });
+    Object.keys(entry.physicians || {}).forEach(function (slug) {
+      parts.push(physicianGroup(slug, entry.physicians[slug]));
+    });
+    parts.push(group("Referrals from other clinicians", { class: "referral", "data-path": "referral" },
+      placeholderBox(referral, "referral.placeholder", "These are the clinic's real referral contacts").concat([
+        field("referral.fax", "Referral fax", referral.fax, PHONE),
+        field("referral.phone", "Referral phone", referral.phone, PHONE),
+        field("referral.email", "Referral email", referral.email, { type: "email" }),
+        field("referral.requirements", "What a referral should include", referral.requirements,
+          { kind: "lines", hint: "One item per line." }),
+        field("referral.notes", "Notes for referring clinicians", referral.notes, { kind: "long" })
+      ])));
+    parts.push(group("Confirm and send", {}, [
+      confirmation("last_verified", "verified", "Everything in this profile is correct as of today"),
+      field("signature_key", "Signing key", "", { type: "password", hint: "Only if the directory gave your clinic a " +
+        "key. The key stays in your browser; the update file carries a signature made with it." }),
+      element("p", {}, [element("button", { type: "submit" }, ["Make the update file"])])
+    ]));
+    parts.forEach(function (part) { form.appendChild(part); });
+  }
 
   // -- reading the fields ------------------------------------------------------------------------
 
@@ -324,6 +498,7 @@
     });
   });
 
+  buildForm(JSON.parse(island.textContent));
+  form.hidden = false;
   document.querySelectorAll(".no-script-note").forEach(function (note) { note.hidden = true; });
-  form.querySelector("button[type='submit']").disabled = false;
 })();
