@@ -24,7 +24,7 @@
   var PHONE = { type: "tel", hint: "In international form, e.g. +1-281-555-0100.",
     pattern: "\\+[0-9][0-9 \\-]{6,18}[0-9]" };
   var TIME_RANGE = "[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]";
-  var HOURS = { pattern: "closed|" + TIME_RANGE + "(, ?" + TIME_RANGE + ")*" };
+  var HOURS = { pattern: "closed|" + TIME_RANGE + "(, ?" + TIME_RANGE + ")*", unmarked: true };  // hint: days are optional
   var DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
     ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
 
@@ -54,7 +54,9 @@
     var list = kind === "lines" || kind === "words";
     var text = value === undefined || value === null ? "" : list ? value.join(kind === "lines" ? "\n" : ", ") : String(value);
     var labelNode = element("label", { for: id }, [label]);
-    if (!options.required) labelNode.appendChild(element("span", { class: "muted" }, [" (optional)"]));
+    if (!options.required && !options.unmarked) {
+      labelNode.appendChild(element("span", { class: "muted" }, [" (optional)"]));
+    }
     var hint = options.hint ? element("p", { class: "hint", id: id + "-hint" }, [options.hint]) : null;
     var attributes = { id: id, name: path, "data-kind": kind === "long" ? "text" : kind, required: !!options.required,
       pattern: options.pattern, "aria-describedby": hint ? id + "-hint" : null };
