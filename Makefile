@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help setup html serve validate geocode test lint browser golden clean bench
+.PHONY: help setup html serve validate apply-update geocode test lint browser golden clean bench
 .PHONY: java audit
 NODE_STAMP := node_modules/.installed
 
@@ -18,6 +18,7 @@ help:
 	@echo "make html      build the site into $(OUTPUTDIR) (CLINICS=..., OUTPUTDIR=...)"
 	@echo "make serve     serve $(OUTPUTDIR) on http://127.0.0.1:$(PORT)/"
 	@echo "make validate  check $(CLINICS) and list every problem"
+	@echo "make apply-update FILE=...  apply a clinic's profile update to $(CLINICS), print the diff (DRY_RUN=1)"
 	@echo "make geocode   look up locations without geo (network!) into geocode-cache.json (REFRESH=1 redoes all)"
 	@echo "make test      run the whole test suite (installs Chromium if missing)"
 	@echo "make lint      ruff over the code (part of make test)"
@@ -41,6 +42,12 @@ serve:
 
 validate: $(STAMP)
 	$(PY) -m clinic_directory validate $(CLINICS)
+
+# A clinic's profile update (README, "Profile updates"): refused with every problem listed, or written
+# in place with a backup in $(CLINICS).backups/ and a line in $(CLINICS).updates.log.
+apply-update: $(STAMP)
+	@test -n "$(FILE)" || { echo "make apply-update: say which update to apply: make apply-update FILE=update.yaml [CLINICS=$(CLINICS)]" >&2; exit 2; }
+	$(PY) -m clinic_directory apply-update "$(FILE)" --registry "$(CLINICS)" $(if $(DRY_RUN),--dry-run)
 
 # The only target that uses the network: Nominatim, one request a second. Review and commit the cache.
 geocode: $(STAMP)

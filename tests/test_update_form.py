@@ -12,7 +12,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +207,40 @@ def test_registry_text_becomes_field_values_not_markup(tmp_path, browser, empty_
     finally:
         context.close()
         server.shutdown()
+
+
+def test_the_forms_file_applies_to_the_registry_and_the_site_shows_it(page, tmp_path, empty_content) -> None:  # type: ignore[no-untyped-def]
+    """End to end: the clinic's update file, applied with `make apply-update`, changes the built pages."""
+    registry = tmp_path / "clinics.yaml"
+    shutil.copyfile(ROOT / "clinics.yaml", registry)
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.locator("#u-locations--katy--phone").fill("+1-281-555-0199")
+    page.get_by_role("group", name="Offers telehealth visits?").get_by_label("Yes").check()
+    page.get_by_label("What a referral should include").fill("Reason for referral\nRecent imaging reports")
+    make_file(page)
+    update = tmp_path / "update.yaml"
+    update.write_text(page.input_value("#update-text"), encoding="utf-8")
+    before = registry.read_text(encoding="utf-8")
+
+    applied = subprocess.run(["make", "--no-print-directory", "apply-update", f"FILE={update}", f"CLINICS={registry}"],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert '+        phone: "+1-281-555-0199"' in applied.stdout  # the diff
+    after = registry.read_text(encoding="utf-8")
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert len(changed) <= 4, changed  # the phone, telehealth and the requirements; nothing else rewritten
+
+    result = build(tmp_path / "output", registry=registry, content=empty_content)
+    assert result.returncode == 0, result.stderr
+    clinic = (tmp_path / "output/clinics/katy-pain-and-spine/index.html").read_text(encoding="utf-8")
+    assert 'href="tel:+12815550199"' in clinic and "+1-281-555-0100" not in clinic
+    refer = (tmp_path / "output/clinics/katy-pain-and-spine/refer/index.html").read_text(encoding="utf-8")
+    assert "<li>Recent imaging reports</li>" in refer
+
+    # The same file again is stale: the entry it was made from has changed.
+    again = subprocess.run([sys.executable, "-m", "clinic_directory", "apply-update", str(update),
+                            "--registry", str(registry)], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")})
+    assert again.returncode == 1 and re.search(r"update\.yaml:\d+:\d+: base: ", again.stderr), again.stderr
+    assert registry.read_text(encoding="utf-8") == after

@@ -1,4 +1,4 @@
-"""Command line for the Makefile: ``build``, ``validate``, ``schema``.
+"""Command line for the Makefile: ``build``, ``validate``, ``schema``, ``geocode``, ``apply-update``.
 
 Exit codes: 0 success, 1 the input has problems (listed on stderr), 2 usage.
 """
@@ -48,9 +48,30 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("schema", help="print the registry schema")
     export.add_argument("--markdown", action="store_true", help="as the README's field table")
 
+    update = commands.add_parser("apply-update", help="apply a clinic's profile update to the registry and print "
+                                 "the diff; the registry is untouched when the update is refused")
+    update.add_argument("file", type=Path, help="the update file (YAML)")
+    update.add_argument("--registry", type=Path, default=Path("clinics.yaml"), help="default: %(default)s")
+    update.add_argument("--keys", type=Path, default=None,
+                        help="clinics' signing keys, YAML slug: key (default: <registry>.keys.yaml)")
+    update.add_argument("--log", type=Path, default=None, help="change log (default: <registry>.updates.log)")
+    update.add_argument("--backups", type=Path, default=None, help="backup directory (default: <registry>.backups)")
+    update.add_argument("--dry-run", action="store_true", help="check and print the diff; write nothing")
+    update.add_argument("--geocode-cache", type=Path, default=Path(DEFAULTS["GEOCODE_CACHE"][0]),
+                        help="to say which changed locations need `make geocode` (default: %(default)s)")
+
+    signer = commands.add_parser("sign-update", help="print the signature of an update file with its clinic's key")
+    signer.add_argument("file", type=Path, help="the update file (YAML)")
+    signer.add_argument("--registry", type=Path, default=Path("clinics.yaml"), help="default: %(default)s")
+    signer.add_argument("--keys", type=Path, default=None, help="default: <registry>.keys.yaml")
+
     args = parser.parse_args(argv)
     if args.command == "validate":
         return run_validate(args.registry, args.geocode_cache)
+    if args.command == "apply-update":
+        return run_apply_update(args)
+    if args.command == "sign-update":
+        return run_sign_update(args)
     if args.command == "schema":
         print(schema_markdown() if args.markdown else json.dumps(schema.json_schema(), indent=2))
         return 0
@@ -69,6 +90,53 @@ def run_validate(path: Path, geocode_cache: Path) -> int:
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"{path}: valid")
+    return 0
+
+
+def run_apply_update(args: argparse.Namespace) -> int:
+    from .updates import apply_update, summary
+
+    registry = str(args.registry)
+    try:
+        result = apply_update(args.file, args.registry, keys=args.keys, log=args.log, backups=args.backups,
+                              dry_run=args.dry_run, max_registry_bytes=DEFAULTS["MAX_REGISTRY_BYTES"][0])
+    except InvalidInput as error:
+        print(error.report(), file=sys.stderr)
+        print(f"update refused: {len(error.problems)} problem(s); {registry} was left as it was", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"update not applied: {error}; {registry} was left as it was", file=sys.stderr)
+        return 1
+    sys.stdout.write(result.diff)
+    print(summary(result, registry))
+    if result.log is not None:
+        # A moved office loses its coordinates (the update form deletes them): the build needs them again.
+        max_bytes = DEFAULTS["MAX_REGISTRY_BYTES"][0]
+        data, _problems = check_registry(args.registry, max_bytes, registry)
+        unplaced = placement_problems(args.registry, data, args.geocode_cache, max_bytes, registry) if data else []
+        if unplaced:
+            print("\n".join(str(problem) for problem in unplaced), file=sys.stderr)
+            print(f"note: the update was applied, but {len(unplaced)} location(s) cannot be placed on the map yet; "
+                  "run `make geocode` before `make html`", file=sys.stderr)
+    return 0
+
+
+def run_sign_update(args: argparse.Namespace) -> int:
+    """For updates made by hand: the signature line to add, from the keys file the maintainers keep."""
+    from .updates import default_keys_path, plain_update, read_keys, read_update, sign
+
+    keys_path = args.keys or default_keys_path(args.registry)
+    update, problems = read_update(args.file, str(args.file))
+    data, registry_problems = check_registry(args.registry, DEFAULTS["MAX_REGISTRY_BYTES"][0], str(args.registry))
+    keys, key_problems = read_keys(keys_path, str(keys_path), data["clinics"] if data else {})
+    problems = [*problems, *registry_problems, *key_problems]
+    if problems or update is None or update.clinic is None:
+        print(InvalidInput(problems).report(), file=sys.stderr)
+        return 1
+    if update.clinic not in keys:
+        print(f"{args.file}: no key for {update.clinic} in {keys_path}", file=sys.stderr)
+        return 1
+    print(f"signature: {sign(keys[update.clinic], plain_update(update.root))}")
     return 0
 
 
