@@ -7,6 +7,8 @@ an article takes text. Properties:
 - The loaders (``check_registry``, ``check_article_file``) accept the input or report its problems as
   ``FILE:LINE:COLUMN: PATH: MESSAGE``: never a traceback, a hang or a memory blow-up (alias bombs,
   deep nesting and huge files run in a child process with a memory limit).
+- So does ``make apply-update`` with a hostile profile update (raw YAML anywhere in it, the same
+  bombs): applied, or refused with its problems and the registry byte-identical.
 - Accepted text never changes the pages' structure: every page rendered from a hostile registry
   has exactly the elements, attributes, URL schemes and scripts of the same registry with plain
   text in the same places. Pages are rendered by the plugin's own generator and the theme's
@@ -514,3 +516,110 @@ def test_template_syntax_in_data_is_never_evaluated(hostile_build: Path) -> None
     clinic = (hostile_build / "clinics" / "hostile-clinic" / "index.html").read_text(encoding="utf-8")
     assert clinic.count("{{ 7*7 }}") >= 5
 
+
+
+# -- Profile updates: the update file is untrusted too ----------------------------------------------
+
+UPDATE = """clinic: katy-pain-and-spine
+submitted_by: "MARKER-submitted_by"
+submitted_at: "2026-11-20T15:04:05Z"
+base: "{base}"
+changes:
+  name: MARKER-name
+  MARKER-key: x
+  locations:
+    katy:
+      phone: MARKER-phone
+  referral:
+    requirements: [MARKER-requirement]
+"""
+UPDATE_PLACES = ["submitted_by", "name", "key", "phone", "requirement"]
+
+
+def katy_update(place: str, raw: str) -> str:
+    """An update of the sample clinic with ``raw`` at ``place`` and plain values elsewhere."""
+    from clinic_directory.model import entry_hash
+
+    data, _problems = check_registry(ROOT / "clinics.yaml", MAX_BYTES)
+    assert data is not None
+    plain = {"submitted_by": "office@example.org", "name": "Katy Pain and Spine", "key": "summary",
+             "phone": '"+1-281-555-0199"', "requirement": "Reason for referral"}
+    text = UPDATE.format(base=entry_hash(data["clinics"]["katy-pain-and-spine"]))
+    for name in UPDATE_PLACES:
+        text = text.replace(f"MARKER-{name}", raw if name == place else plain[name])
+    return text
+
+
+@settings(max_examples=100, **EXPLORE)
+@given(st.sampled_from(UPDATE_PLACES), st.one_of(st.sampled_from(RAW), texts(RAW + ATOMS)))
+@example("name", "&a [" + ", ".join(["*a"] * 5) + "]")
+@example("key", "services")
+def test_update_is_applied_or_refused_with_its_problems(tmp_path_factory, place: str, raw: str) -> None:  # type: ignore[no-untyped-def]
+    """Whatever an update file holds, ``apply_update`` applies it or reports why not (never a traceback
+    or a hang), and a refused update leaves the registry byte-identical and logs nothing."""
+    from clinic_directory.problems import InvalidInput
+    from clinic_directory.updates import apply_update
+
+    folder = tmp_path_factory.mktemp("update")
+    registry = folder / "clinics.yaml"
+    shutil.copyfile(ROOT / "clinics.yaml", registry)
+    before = registry.read_bytes()
+    update = write(folder, katy_update(place, raw.replace("\r", "")), "update.yaml")
+    start = time.perf_counter()
+    try:
+        apply_update(update, registry)
+    except InvalidInput as refusal:
+        assert refusal.problems
+        for problem in refusal.problems:
+            assert problem.file in (str(update), str(registry)) and problem.line >= 1 and problem.column >= 1
+            assert problem.message.strip() and problem.path.strip(), problem
+        assert registry.read_bytes() == before
+        assert not (folder / "clinics.yaml.updates.log").exists()
+    else:
+        data, problems = check_registry(registry, MAX_BYTES)
+        assert data is not None and problems == []
+        assert (folder / "clinics.yaml.updates.log").exists() or registry.read_bytes() == before
+    assert time.perf_counter() - start < SECONDS
+
+
+UPDATE_BOMB_RUNNER = """
+import json, resource, sys, time
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from clinic_directory.problems import InvalidInput
+from clinic_directory.updates import apply_update
+registry = Path(sys.argv[1])
+before = registry.read_bytes()
+results = {}
+for path in sys.argv[2:]:
+    start = time.perf_counter()
+    try:
+        apply_update(Path(path), registry)
+        problems = []
+    except InvalidInput as refusal:
+        problems = [str(p) for p in refusal.problems[:3]]
+    results[Path(path).stem] = {"seconds": time.perf_counter() - start, "accepted": not problems,
+                                "problems": problems, "registry kept": registry.read_bytes() == before}
+print(json.dumps(results))
+"""
+
+
+def test_update_bombs_are_refused_in_bounded_time_and_memory(tmp_path: Path) -> None:
+    """The registry bombs as update files: each refused, quickly, in a child limited to 1 GiB."""
+    registry = tmp_path / "clinics.yaml"
+    shutil.copyfile(ROOT / "clinics.yaml", registry)
+    paths = []
+    for index, (name, text) in enumerate(BOMBS.items()):
+        path = tmp_path / f"{index}.yaml"
+        path.write_bytes(text.encode("latin-1") if name == "not UTF-8" else text.encode("utf-8"))
+        paths.append(str(path))
+    result = subprocess.run([sys.executable, "-c", UPDATE_BOMB_RUNNER, str(registry), *paths], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path,
+                            env={"PYTHONPATH": str(ROOT / "plugins"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = {list(BOMBS)[int(index)]: found for index, found in json.loads(result.stdout).items()}
+    assert [name for name, found in report.items() if found["accepted"]] == [], report
+    assert [name for name, found in report.items() if found["seconds"] > SECONDS] == [], report
+    assert all(found["registry kept"] for found in report.values())
+    assert not (tmp_path / "pwned").exists()
+    assert "aliases" in report["billion laughs"]["problems"][0]
