@@ -935,12 +935,13 @@ class PageStore:
 
         A first build renders 60,000 pages in 70,000 directories: reading those directories
         and linking each page into the cache is nearly all kernel time, which two processes
-        take about half as long over. From ``LINK_APART_FROM`` rendered pages, the first two
-        levels are read here and the directories below them shared between two processes.
+        take about half as long over. From ``LINK_APART_FROM`` rendered or restored pages (a
+        build into an empty output restores 80,000 and walks them all), the first two levels are
+        read here and the directories below them shared between two processes.
         """
         from .parallel import in_two  # (parallel imports build, which imports us)
 
-        if len(self.rendered) < self.LINK_APART_FROM:
+        if len(self.rendered) + len(self.restored) < self.LINK_APART_FROM:
             tree = Tree.walk(staging, self.state_of)
             return tree, self._link_all_in(self._rendered_in(staging, tree.files))
         tree = Tree.walk(staging, self.state_of, levels=2)
