@@ -380,6 +380,7 @@ def test_unknown_update_field_and_bad_update_fields_are_each_reported(registry: 
     assert [line.split(": ")[:2] for line in lines] == [
         ["update.yaml:2:15", "submitted_by"], ["update.yaml:3:15", "submitted_at"], ["update.yaml:4:7", "base"],
         ["update.yaml:5:10", "changes"], ["update.yaml:6:1", "note"]]
+    assert "expected the email address of whoever made the update, like office@example.org" in lines[0]
 
 
 @pytest.mark.parametrize(("changes", "needle", "path", "message"), [

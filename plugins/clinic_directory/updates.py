@@ -177,7 +177,11 @@ def _update_field(key: str, node: yaml.Node) -> str | None:
     if key == "clinic":
         return check_slug(node)
     if key == "submitted_by":
-        return check_email(node)
+        try:
+            return check_email(node)
+        except BadValue:
+            raise BadValue(f"expected the email address of whoever made the update, like office@example.org; "
+                           f"got {describe(node)}") from None
     if key == "submitted_at":
         # Taken as written: YAML 1.1 would make an unquoted one a timestamp, and its text is what was signed.
         if DATETIME_RE.match(node.value):

@@ -502,5 +502,4 @@
 
   buildForm(JSON.parse(island.textContent));
   form.hidden = false;
-  document.querySelectorAll(".no-script-note").forEach(function (note) { note.hidden = true; });
 })();
