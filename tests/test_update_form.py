@@ -244,3 +244,78 @@ def test_the_forms_file_applies_to_the_registry_and_the_site_shows_it(page, tmp_
                            env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")})
     assert again.returncode == 1 and re.search(r"update\.yaml:\d+:\d+: base: ", again.stderr), again.stderr
     assert registry.read_text(encoding="utf-8") == after
+
+
+def test_a_clinic_adds_an_office_and_a_physician(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.get_by_role("button", name="Add a location").click()
+    new = page.get_by_role("group", name="New location")
+    assert page.evaluate("document.activeElement.name") == "locations.new-1.name"  # focus is in the new group
+    new.get_by_label("Name of the office").fill("Sugar Land office")
+    new.get_by_label("Street address").fill("1 Placeholder Plaza")
+    new.get_by_label("City").fill("Sugar Land")
+    new.get_by_label("State").fill("TX")
+    new.get_by_label("ZIP code").fill("77478")
+    new.get_by_label("Phone", exact=True).fill("+1-281-555-0120")
+    new.get_by_label("Monday").fill("08:00-17:00")
+    page.get_by_role("button", name="Add a physician").click()
+    doctor = page.get_by_role("group", name="New physician")
+    doctor.get_by_label("Full name, without title").fill("Jane Q. Example")
+    doctor.get_by_label("Degrees").fill("MD")
+    # A second new location, taken out again: nothing of it reaches the file.
+    page.get_by_role("button", name="Add a location").click()
+    page.get_by_role("button", name="Do not add this location").last.click()
+    assert page.evaluate("document.activeElement.getAttribute('data-add')") == "location"
+    update = make_file(page)
+    assert update["changes"] == {
+        "locations": {"sugar-land": {"name": "Sugar Land office", "address": {
+            "street": "1 Placeholder Plaza", "city": "Sugar Land", "state": "TX", "postal_code": "77478"},
+            "phone": "+1-281-555-0120", "hours": {"mon": "08:00-17:00"}}},
+        "physicians": {"jane-q-example": {"name": "Jane Q. Example", "credentials": ["MD"]}},
+    }
+    # The maintainers apply it; the new office has no coordinates yet, which the command says.
+    registry = tmp_path / "clinics.yaml"
+    shutil.copyfile(ROOT / "clinics.yaml", registry)
+    (tmp_path / "update.yaml").write_text(page.input_value("#update-text"), encoding="utf-8")
+    applied = subprocess.run([sys.executable, "-m", "clinic_directory", "apply-update", str(tmp_path / "update.yaml"),
+                              "--registry", str(registry)], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")})
+    assert applied.returncode == 0, applied.stderr
+    assert "make geocode" in applied.stderr
+    data, problems = check_registry(registry, 64 * 1024 * 1024)
+    assert problems == [] and data is not None
+    entry = data["clinics"]["katy-pain-and-spine"]
+    assert entry["locations"]["sugar-land"]["address"]["postal_code"] == "77478"
+    assert entry["physicians"]["jane-q-example"] == {"name": "Jane Q. Example", "credentials": ["MD"]}
+
+
+def test_a_clinic_removes_a_physician_and_the_site_drops_the_page(page, tmp_path, empty_content) -> None:  # type: ignore[no-untyped-def]
+    page.goto(REVITALIZE)
+    page.get_by_label("Your email address").fill("office@example.org")
+    doctor = page.get_by_role("group", name=re.compile("^Physician: "))
+    doctor.get_by_label("No longer practises at this clinic").check()
+    assert doctor.get_by_label("Full name, without title").is_disabled()
+    slug = doctor.get_attribute("data-path").split(".")[1]
+    update = make_file(page)
+    assert update["changes"] == {"physicians": {slug: None}}
+    registry = tmp_path / "clinics.yaml"
+    shutil.copyfile(ROOT / "clinics.yaml", registry)
+    (tmp_path / "update.yaml").write_text(page.input_value("#update-text"), encoding="utf-8")
+    applied = subprocess.run(["make", "--no-print-directory", "apply-update", f"FILE={tmp_path / 'update.yaml'}",
+                              f"CLINICS={registry}"], cwd=ROOT, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    result = build(tmp_path / "output", registry=registry, content=empty_content)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / f"output/physicians/{slug}/index.html").exists()
+    clinic = (tmp_path / "output/clinics/revitalize-medical-center/index.html").read_text(encoding="utf-8")
+    assert f"physicians/{slug}/" not in clinic
+
+
+def test_closing_every_location_is_stopped_in_the_form(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(KATY)
+    page.get_by_label("Your email address").fill("office@example.org")
+    page.get_by_label("This office has closed").check()
+    page.get_by_role("button", name="Make the update file").click()
+    assert "needs at least one open location" in page.locator("#update-errors").inner_text()
+    assert page.locator("#update-result").is_hidden()

@@ -110,12 +110,53 @@
     return item && item.placeholder ? [confirmation(path, "not-placeholder", text)] : [];
   }
 
-  function locationGroup(slug, location) {
+  // Ticked, the entry is deleted (null) and its other fields are set aside (disabled: not checked, not sent).
+  function removal(path, text) {
+    var box = element("input", { type: "checkbox", id: idOf(path) + "--remove", name: path, "data-kind": "remove" });
+    box.addEventListener("change", function () {
+      box.closest("fieldset").querySelectorAll("input, textarea").forEach(function (input) {
+        if (input !== box) input.disabled = box.checked;
+      });
+    });
+    return element("div", { class: "field confirm" }, [element("label", {}, [box, " " + text])]);
+  }
+
+  // A new location or physician can be taken out again before the file is made.
+  function newEntryControls(what) {
+    var button = element("button", { type: "button", class: "secondary" }, ["Do not add this " + what]);
+    button.addEventListener("click", function () {
+      var fresh = button.closest("fieldset");
+      var add = form.querySelector("button[data-add='" + what + "']");
+      fresh.remove();
+      add.focus();
+    });
+    return element("p", {}, [button]);
+  }
+
+  var added = 0;
+  // "Add a location" / "Add a physician": an empty group before the button, its first field focused.
+  function adder(what, make) {
+    var button = element("button", { type: "button", class: "secondary", "data-add": what }, ["Add a " + what]);
+    button.addEventListener("click", function () {
+      added += 1;
+      var fresh = make("new-" + added);
+      button.parentNode.insertBefore(fresh, button);
+      fresh.querySelector("input[type='text'], input:not([type])").focus();
+    });
+    return element("p", {}, [button]);
+  }
+
+  // A location's fields; a new one (slug "new-N", location {}) is named from its city when the file is made.
+  function locationGroup(slug, location, isNew) {
     var at = "locations." + slug;
     var address = location.address || {};
     var hours = location.hours || {};
-    return group("Location: " + location.name, { class: "location", "data-path": at, "data-has-geo": !!location.geo },
-      placeholderBox(location, at + ".placeholder", "These are this location's real address, phone and hours").concat([
+    var first = isNew ? [newEntryControls("location")] :
+      [removal(at, "This office has closed: remove it from the directory")].concat(
+        placeholderBox(location, at + ".placeholder", "These are this location's real address, phone and hours"));
+    return group(isNew ? "New location" : "Location: " + location.name,
+      { class: "location", "data-path": at, "data-has-geo": !!location.geo, "data-new": isNew ? "locations" : null },
+      first.concat([
         field(at + ".name", "Name of the office", location.name, { required: true }),
         field(at + ".address.street", "Street address", address.street, { required: true }),
         field(at + ".address.street2", "Suite or floor", address.street2),
@@ -135,10 +176,14 @@
       ]));
   }
 
-  function physicianGroup(slug, physician) {
+  // A physician's fields; a new one (slug "new-N", physician {}) is named from the name when the file is made.
+  function physicianGroup(slug, physician, isNew) {
     var at = "physicians." + slug;
-    return group("Physician: " + physician.name, { class: "physician", "data-path": at },
-      placeholderBox(physician, at + ".placeholder", "These are this physician's real details").concat([
+    var first = isNew ? [newEntryControls("physician")] :
+      [removal(at, "No longer practises at this clinic: remove from the directory")].concat(
+        placeholderBox(physician, at + ".placeholder", "These are this physician's real details"));
+    return group(isNew ? "New physician" : "Physician: " + physician.name,
+      { class: "physician", "data-path": at, "data-new": isNew ? "physicians" : null }, first.concat([
         field(at + ".name", "Full name, without title", physician.name, { required: true }),
         field(at + ".credentials", "Degrees", physician.credentials, { kind: "words",
           hint: "Separated by commas, e.g. MD, PhD." }),
@@ -170,10 +215,15 @@
       choices("services", "Treatments offered", data.services, entry.services || [], true),
       choices("conditions", "Conditions treated", data.conditions, entry.conditions || [], false)
     ];
-    Object.keys(entry.locations || {}).forEach(function (slug) { parts.push(locationGroup(slug, entry.locations[slug])); });
-    Object.keys(entry.physicians || {}).forEach(function (slug) {
-      parts.push(physicianGroup(slug, entry.physicians[slug]));
-    });
+    var locations = element("div", { class: "entries" }, Object.keys(entry.locations || {}).map(function (slug) {
+      return locationGroup(slug, entry.locations[slug], false);
+    }));
+    locations.appendChild(adder("location", function (slug) { return locationGroup(slug, {}, true); }));
+    var physicians = element("div", { class: "entries" }, Object.keys(entry.physicians || {}).map(function (slug) {
+      return physicianGroup(slug, entry.physicians[slug], false);
+    }));
+    physicians.appendChild(adder("physician", function (slug) { return physicianGroup(slug, {}, true); }));
+    parts.push(locations, physicians);
     parts.push(group("Referrals from other clinicians", { class: "referral", "data-path": "referral" },
       placeholderBox(referral, "referral.placeholder", "These are the clinic's real referral contacts").concat([
         field("referral.fax", "Referral fax", referral.fax, PHONE),
@@ -232,7 +282,11 @@
     var addressChanged = {};
     form.querySelectorAll("input[data-kind], textarea[data-kind]").forEach(function (element) {
       var kind = element.getAttribute("data-kind");
-      if (META_FIELDS[element.name]) return;
+      if (META_FIELDS[element.name] || element.disabled) return;
+      if (kind === "remove") {
+        if (element.checked) setPath(changes, element.name, null);
+        return;
+      }
       if (kind === "not-placeholder") {
         if (element.checked) setPath(changes, element.name, null);
         return;
@@ -266,12 +320,39 @@
         .concat(chosen.filter(function (slug) { return before.indexOf(slug) < 0; }));
       if (!same(now, before)) setPath(changes, group.getAttribute("data-path"), now.length ? now : null);
     });
+    nameNewEntries(changes);
     // A moved office's coordinates are looked up again (`make geocode`), not kept from the old address.
     Object.keys(addressChanged).forEach(function (location) {
       var fieldset = form.querySelector("fieldset[data-path='" + location + "']");
       if (fieldset && fieldset.hasAttribute("data-has-geo")) setPath(changes, location + ".geo", null);
     });
     return changes;
+  }
+
+  // A new location or physician gets its slug here: from the office's city (as the registry's
+  // locations are named) or the physician's name, made unique among the clinic's own. A physician's
+  // slug must be unique across the directory too: `make apply-update` says so if it is not.
+  function nameNewEntries(changes) {
+    form.querySelectorAll("fieldset[data-new]").forEach(function (group) {
+      var section = group.getAttribute("data-new");
+      var temporary = group.getAttribute("data-path").split(".")[1];
+      var value = (changes[section] || {})[temporary];
+      if (!value) return;
+      delete changes[section][temporary];
+      var base = slugify(section === "locations" ? (value.address || {}).city || value.name : value.name) ||
+        section.slice(0, -1);
+      var taken = Object.keys(changes[section]).concat(Array.prototype.map.call(
+        form.querySelectorAll("fieldset[data-path^='" + section + ".']:not([data-new])"),
+        function (other) { return other.getAttribute("data-path").split(".")[1]; }));
+      var slug = base;
+      for (var n = 2; taken.indexOf(slug) >= 0; n++) slug = base + "-" + n;
+      changes[section][slug] = value;
+    });
+  }
+
+  function slugify(text) {
+    return (text || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
   }
 
   function localDate() {
@@ -341,6 +422,14 @@
     form.querySelectorAll("input[data-kind], textarea[data-kind]").forEach(function (element) {
       if (!element.checkValidity()) markInvalid(element, messageFor(element), found);
     });
+    // The registry needs at least one location: closing them all is an update the maintainers would refuse.
+    var open = form.querySelectorAll("fieldset.location[data-new], fieldset.location:not([data-new])").length -
+      form.querySelectorAll("fieldset.location input[data-kind='remove']:checked").length;
+    if (open < 1) {
+      var box = form.querySelector("fieldset.location input[data-kind='remove']");
+      found.push({ target: box, text: "Locations: the directory needs at least one open location; " +
+        "add the new one, or keep one of these" });
+    }
     form.querySelectorAll("fieldset[data-kind='choices'][data-required]").forEach(function (group) {
       if (group.querySelector("input:checked")) return;
       var first = group.querySelector("input");
