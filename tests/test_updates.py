@@ -282,6 +282,18 @@ def test_a_moved_office_is_applied_with_a_note_to_geocode_it(registry: Path) -> 
     assert "geo" not in data_of(registry)["clinics"][KATY]["locations"]["katy"]
 
 
+def test_removing_an_articles_reviewer_is_applied_with_a_note_naming_the_articles(registry: Path) -> None:
+    revitalize = "revitalize-medical-center"
+    update = write_update(registry, "physicians: {decaria: null}", clinic=revitalize,
+                          base=base_of(registry, revitalize))
+    result = run(update, registry, "--articles", str(ROOT / "content" / "articles"))
+    assert result.returncode == 0, result.stderr
+    named = [line for line in result.stderr.splitlines() if "unknown physician 'decaria'" in line]
+    assert named and all(re.match(r".*content/articles/[a-z0-9-]+\.md:\d+:\d+: reviewer: ", line) for line in named)
+    assert result.stderr.splitlines()[-1].startswith("note: the update was applied, but 2 problem(s) in the articles")
+    assert "physicians" not in data_of(registry)["clinics"][revitalize]
+
+
 def test_a_changed_folded_text_stays_folded(registry: Path) -> None:
     summary = ("A pain practice in Katy, Texas. Its physicians are board certified in pain management and "
                "anesthesiology; patients are assessed for every suitable treatment.")

@@ -16,8 +16,8 @@ from . import schema
 from .build import BuildFailed, build_site
 from .geocode import placement_problems
 from .problems import InvalidInput
-from .registry import check_registry
-from .settings import DEFAULTS, SettingsError
+from .registry import check_registry, load_registry
+from .settings import DEFAULTS, SettingsError, read_plugin_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     update.add_argument("--dry-run", action="store_true", help="check and print the diff; write nothing")
     update.add_argument("--geocode-cache", type=Path, default=Path(DEFAULTS["GEOCODE_CACHE"][0]),
                         help="to say which changed locations need `make geocode` (default: %(default)s)")
+    update.add_argument("--articles", type=Path, default=Path("content/articles"),
+                        help="the education articles, to say which ones the update leaves naming a removed "
+                             "physician as reviewer (default: %(default)s)")
 
     signer = commands.add_parser("sign-update", help="print the signature of an update file with its clinic's key")
     signer.add_argument("file", type=Path, help="the update file (YAML)")
@@ -118,7 +121,25 @@ def run_apply_update(args: argparse.Namespace) -> int:
             print("\n".join(str(problem) for problem in unplaced), file=sys.stderr)
             print(f"note: the update was applied, but {len(unplaced)} location(s) cannot be placed on the map yet; "
                   "run `make geocode` before `make html`", file=sys.stderr)
+        if data:
+            report_article_problems(args.registry, args.articles)
     return 0
+
+
+def report_article_problems(registry: Path, articles_dir: Path) -> None:
+    """After an update: the articles the changed registry no longer fits (a removed physician who
+    reviewed one), said now rather than when `make html` stops on them."""
+    from .articles import check_articles
+
+    articles = sorted(articles_dir.rglob("*.md")) if articles_dir.is_dir() else []
+    if not articles:
+        return
+    model = load_registry(registry, DEFAULTS["MAX_REGISTRY_BYTES"][0], read_plugin_settings({}).urls)
+    _metas, problems = check_articles(articles, model)
+    if problems:
+        print("\n".join(str(problem) for problem in problems), file=sys.stderr)
+        print(f"note: the update was applied, but {len(problems)} problem(s) in the articles now stop `make html`; "
+              "fix them (e.g. name another reviewer) before publishing", file=sys.stderr)
 
 
 def run_sign_update(args: argparse.Namespace) -> int:
