@@ -15,8 +15,9 @@ from pathlib import Path
 from . import schema
 from .build import BuildFailed, build_site
 from .geocode import placement_problems
+from .model import build_registry
 from .problems import InvalidInput
-from .registry import check_registry, load_registry
+from .registry import check_registry
 from .settings import DEFAULTS, SettingsError, read_plugin_settings
 
 
@@ -114,28 +115,26 @@ def run_apply_update(args: argparse.Namespace) -> int:
     print(summary(result, registry))
     if result.log is not None:
         # A moved office loses its coordinates (the update form deletes them): the build needs them again.
-        max_bytes = DEFAULTS["MAX_REGISTRY_BYTES"][0]
-        data, _problems = check_registry(args.registry, max_bytes, registry)
-        unplaced = placement_problems(args.registry, data, args.geocode_cache, max_bytes, registry) if data else []
+        data = result.plan.data
+        unplaced = placement_problems(args.registry, data, args.geocode_cache, DEFAULTS["MAX_REGISTRY_BYTES"][0],
+                                      registry)
         if unplaced:
             print("\n".join(str(problem) for problem in unplaced), file=sys.stderr)
             print(f"note: the update was applied, but {len(unplaced)} location(s) cannot be placed on the map yet; "
                   "run `make geocode` before `make html`", file=sys.stderr)
-        if data:
-            report_article_problems(args.registry, args.articles)
+        report_article_problems(data, args.articles)
     return 0
 
 
-def report_article_problems(registry: Path, articles_dir: Path) -> None:
-    """After an update: the articles the changed registry no longer fits (a removed physician who
-    reviewed one), said now rather than when `make html` stops on them."""
+def report_article_problems(data: dict, articles_dir: Path) -> None:
+    """After an update: the articles the changed registry (plain ``data``) no longer fits (a removed
+    physician who reviewed one), said now rather than when `make html` stops on them."""
     from .articles import check_articles
 
     articles = sorted(articles_dir.rglob("*.md")) if articles_dir.is_dir() else []
     if not articles:
         return
-    model = load_registry(registry, DEFAULTS["MAX_REGISTRY_BYTES"][0], read_plugin_settings({}).urls)
-    _metas, problems = check_articles(articles, model)
+    _metas, problems = check_articles(articles, build_registry(data, read_plugin_settings({}).urls))
     if problems:
         print("\n".join(str(problem) for problem in problems), file=sys.stderr)
         print(f"note: the update was applied, but {len(problems)} problem(s) in the articles now stop `make html`; "

@@ -197,21 +197,32 @@ def link_or_copy(source: str | Path, target: str | Path) -> bool:
     return False
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, mode: int | None = None, durable: bool = False) -> None:
     """Replace ``path`` (and make its directory) with ``data`` in one step: a reader sees the old
     file or the new one, never part of one, and a failed write leaves the old one. The file gets
-    the permissions a plain new file would (``mkstemp`` makes them private)."""
+    ``mode``, else the permissions a plain new file would (``mkstemp`` makes them private).
+    ``durable`` (for a file nobody can make again, like the registry): the data and the rename
+    are on disk before this returns, so a crash cannot leave an empty file in its place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
-            os.fchmod(file.fileno(), 0o666 & ~current_umask())
+            os.fchmod(file.fileno(), mode if mode is not None else 0o666 & ~current_umask())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    if durable:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def current_umask() -> int:

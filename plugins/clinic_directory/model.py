@@ -232,8 +232,8 @@ class ClinicSummary(NamedTuple):
 
     listed: tuple[str, str, str, tuple[str, ...]]  # ListedClinic's fields
     locations: tuple[tuple[str, str, tuple[str, str, str, str]], ...]  # (state, location slug, Listed's fields)
-    pages: tuple[tuple[str, str, str, str], ...]  # (kind, slug, url, save_as): the clinic, its referral
-    # and update pages, locations, physicians
+    # (kind, slug, url, save_as) of its pages: its own, referral and update pages, its locations', physicians'
+    pages: tuple[tuple[str, str, str, str], ...]
 
     @classmethod
     def of(cls, clinic: Clinic) -> ClinicSummary:

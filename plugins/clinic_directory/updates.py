@@ -57,7 +57,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from typing import Any
 import yaml
 
 from . import schema as s
+from .cache import write_atomically
 from .model import entry_hash
 from .problems import InvalidInput, Problem
 from .registry_edit import LayoutError, Planner, apply_edits, child_spec, first_difference, same
@@ -83,6 +83,7 @@ from .validate import (
     check_email,
     check_slug,
     describe,
+    did_you_mean,
     is_null,
     join,
     suggest_slug,
@@ -142,10 +143,9 @@ def read_update(path: Path, label: str) -> tuple[Update | None, list[Problem]]:
             problems.append(problem_at(label, key_node, "(root)", f"expected a field name as the key, "
                                        f"got {describe(key_node)}"))
         elif key_node.value not in UPDATE_FIELDS:
-            close = difflib.get_close_matches(key_node.value, UPDATE_FIELDS, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
             problems.append(problem_at(label, key_node, key_node.value,
-                                       f"unknown field '{key_node.value}' in an update; {hint}"
+                                       f"unknown field '{key_node.value}' in an update; "
+                                       f"{did_you_mean(key_node.value, UPDATE_FIELDS)}"
                                        f"known fields are: {', '.join(UPDATE_FIELDS)}"))
     for key, (doc, required) in UPDATE_FIELDS.items():
         node = nodes.get(key)
@@ -290,9 +290,8 @@ def read_keys(path: Path, label: str, clinics: dict[str, Any]) -> tuple[dict[str
         slug = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
         if slug not in clinics:
             # A misspelt slug would leave the clinic without a key, so updates would go unchecked.
-            close = difflib.get_close_matches(slug, clinics, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            problems.append(problem_at(label, key_node, slug, f"no clinic '{slug}' in the registry; {hint}"
+            problems.append(problem_at(label, key_node, slug, f"no clinic '{slug}' in the registry; "
+                                       f"{did_you_mean(slug, clinics)}"
                                        "fix the slug or remove this key"))
             continue
         if not isinstance(value_node, yaml.ScalarNode) or value_node.tag != STR_TAG \
@@ -366,9 +365,7 @@ class ChangeChecker(Checker):
             child = join(path, key)
             field_ = spec.fields.get(key)
             if field_ is None:
-                close = difflib.get_close_matches(key, spec.fields, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                self.add(key_node, child, f"unknown field '{key}' in a {spec.name}; {hint}"
+                self.add(key_node, child, f"unknown field '{key}' in a {spec.name}; {did_you_mean(key, spec.fields)}"
                          f"known fields are: {', '.join(spec.fields)}")
                 continue
             if is_null(value_node):
@@ -462,6 +459,7 @@ class Plan:
     new_bytes: bytes
     changed: list[str]  # dotted paths in the clinic's entry
     new_hash: str
+    data: dict[str, Any]  # the registry's plain data with the update applied (as the new text reads)
 
 
 def prepare(update_path: Path, registry_path: Path, keys_path: Path, max_registry_bytes: int,
@@ -488,10 +486,9 @@ def prepare(update_path: Path, registry_path: Path, keys_path: Path, max_registr
         raise InvalidInput(problems)
     clinic = update.clinic
     if clinic not in data["clinics"]:
-        close = difflib.get_close_matches(clinic, data["clinics"], n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
         problems.append(problem_at(update_label, update.nodes["clinic"], "clinic",
-                                   f"no clinic '{clinic}' in {registry_label}; {hint}an update can only change a "
+                                   f"no clinic '{clinic}' in {registry_label}; {did_you_mean(clinic, data['clinics'])}"
+                                   "an update can only change a "
                                    "clinic that is listed (new clinics are added by the maintainers)"))
         raise InvalidInput(problems)
     keys, key_problems = read_keys(keys_path, keys_label, data["clinics"])
@@ -520,7 +517,7 @@ def prepare(update_path: Path, registry_path: Path, keys_path: Path, max_registr
     expected = {**data, "clinics": {**data["clinics"], clinic: merged}}  # nothing else changes
     new_bytes, changed = edited_registry(source.root, old_bytes, current, merged, clinic, registry_label,
                                          update, expected)
-    return Plan(update, old_bytes, new_bytes, changed, entry_hash(merged))
+    return Plan(update, old_bytes, new_bytes, changed, entry_hash(merged), expected)
 
 
 def edited_registry(root: yaml.Node, old_bytes: bytes, current: dict, merged: dict, clinic: str,
@@ -693,23 +690,8 @@ def replace_file(target: Path, plan: Plan, restore: bool = False) -> None:
     if current != (plan.new_bytes if restore else plan.old_bytes):
         raise InvalidInput([Problem(str(target), 1, 1, "(file)", "the registry changed while the update was "
                                     "being applied; nothing was written, apply the update again")])
-    mode = target.stat().st_mode & 0o7777
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(plan.old_bytes if restore else plan.new_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a crash
-    finally:
-        os.close(directory)
+    write_atomically(target, plan.old_bytes if restore else plan.new_bytes, mode=target.stat().st_mode & 0o7777,
+                     durable=True)
 
 
 def log_line(plan: Plan, now: dt.datetime, backup: Path) -> str:

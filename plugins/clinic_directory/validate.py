@@ -12,7 +12,7 @@ import datetime as dt
 import difflib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
@@ -419,9 +419,13 @@ def expectation(spec: s.Spec) -> str:
 
 
 def unknown_key_message(key: str, fields: dict[str, s.Field]) -> str:
-    close = difflib.get_close_matches(key, fields, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown key '{key}'; {hint}expected one of: {', '.join(fields)}"
+    return f"unknown key '{key}'; {did_you_mean(key, fields)}expected one of: {', '.join(fields)}"
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """"did you mean 'x'? " for the closest of ``names`` to a misspelt ``word``, else ""."""
+    close = difflib.get_close_matches(word, list(names), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def suggest_slug(text: str) -> str:
@@ -459,9 +463,7 @@ def validate_registry(label: str, root: yaml.Node) -> tuple[dict[str, Any] | Non
     for section, slug, node, path in checker.refs:
         defined = data.get(section, {})
         if slug not in defined:
-            close = difflib.get_close_matches(slug, defined, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            checker.add(node, path, f"'{slug}' is not defined in `{section}`; {hint}"
+            checker.add(node, path, f"'{slug}' is not defined in `{section}`; {did_you_mean(slug, defined)}"
                         f"add it there or use one of: {', '.join(sorted(defined)) or '(none defined)'}")
     first_physician: dict[str, str] = {}
     for spec, key, key_node, path in checker.map_keys:

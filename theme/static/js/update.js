@@ -423,7 +423,7 @@
       if (!element.checkValidity()) markInvalid(element, messageFor(element), found);
     });
     // The registry needs at least one location: closing them all is an update the maintainers would refuse.
-    var open = form.querySelectorAll("fieldset.location[data-new], fieldset.location:not([data-new])").length -
+    var open = form.querySelectorAll("fieldset.location").length -
       form.querySelectorAll("fieldset.location input[data-kind='remove']:checked").length;
     if (open < 1) {
       var box = form.querySelector("fieldset.location input[data-kind='remove']");
