@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: help setup html serve validate apply-update geocode test lint browser golden clean bench
+.PHONY: help setup html serve validate apply-update geocode publish test lint browser golden clean bench
 .PHONY: java audit
 NODE_STAMP := node_modules/.installed
 
@@ -19,6 +19,7 @@ help:
 	@echo "make serve     serve $(OUTPUTDIR) on http://127.0.0.1:$(PORT)/"
 	@echo "make validate  check $(CLINICS) and list every problem"
 	@echo "make apply-update FILE=...  apply a clinic's profile update to $(CLINICS), print the diff (DRY_RUN=1)"
+	@echo "make publish   build with publishconf.py, verify, deploy to TARGET=... (ALLOW_PLACEHOLDERS=1, DRY_RUN=1)"
 	@echo "make geocode   look up locations without geo (network!) into geocode-cache.json (REFRESH=1 redoes all)"
 	@echo "make test      run the whole test suite (installs Chromium if missing)"
 	@echo "make lint      ruff over the code (part of make test)"
@@ -48,6 +49,15 @@ validate: $(STAMP)
 apply-update: $(STAMP)
 	@test -n "$(FILE)" || { echo "make apply-update: say which update to apply: make apply-update FILE=update.yaml [CLINICS=$(CLINICS)]" >&2; exit 2; }
 	$(PY) -m clinic_directory apply-update "$(FILE)" --registry "$(CLINICS)" $(if $(DRY_RUN),--dry-run)
+
+# Check, build with publishconf.py, verify, deploy (README, "Publishing"). TARGET: a directory,
+# user@host:path (rsync over SSH), s3://bucket/prefix or ghpages:<git remote>; the default is
+# publishconf.py's CLINIC_DIRECTORY_PUBLISH_TARGET. The live site is untouched on any failure.
+publish: $(STAMP)
+	$(PY) -m clinic_directory publish --settings publishconf.py --registry "$(CLINICS)" \
+	  $(if $(TARGET),--target "$(TARGET)") \
+	  $(if $(filter 1 yes true,$(ALLOW_PLACEHOLDERS)),--allow-placeholders) \
+	  $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
 # The only target that uses the network: Nominatim, one request a second. Review and commit the cache.
 geocode: $(STAMP)
@@ -99,4 +109,4 @@ golden: $(STAMP)
 	$(PY) -m pytest tests/test_golden.py --update-golden
 
 clean:
-	rm -rf $(OUTPUTDIR) .pytest_cache cache
+	rm -rf $(OUTPUTDIR) .pytest_cache cache .publish

@@ -10,3 +10,7 @@ SITEURL = os.environ.get("SITEURL", "https://clinics.example.org")
 RELATIVE_URLS = False
 FEED_ALL_ATOM = "feeds/articles.atom.xml"
 FEED_MAX_ITEMS = 50
+
+# Where `make publish` deploys when no TARGET= is given: a directory a web server (or a host such as
+# Netlify or Cloudflare Pages) serves. README, "Publishing", lists the other kinds of target.
+CLINIC_DIRECTORY_PUBLISH_TARGET = "public"

@@ -1,4 +1,4 @@
-"""Command line for the Makefile: ``build``, ``validate``, ``schema``, ``geocode``, ``apply-update``.
+"""Command line for the Makefile: ``build``, ``validate``, ``schema``, ``geocode``, ``apply-update``, ``publish``.
 
 Exit codes: 0 success, 1 the input has problems (listed on stderr), 2 usage.
 """
@@ -69,7 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     signer.add_argument("--registry", type=Path, default=Path("clinics.yaml"), help="default: %(default)s")
     signer.add_argument("--keys", type=Path, default=None, help="default: <registry>.keys.yaml")
 
+    publisher = commands.add_parser("publish", help="check the registry, build with the publish settings, verify "
+                                    "the site and deploy it; the live site is untouched on failure")
+    publisher.add_argument("--settings", type=Path, default=Path("publishconf.py"), help="default: %(default)s")
+    publisher.add_argument("--target", default=None, help="a directory, user@host:path, s3://bucket/prefix or "
+                           "ghpages:<git remote> (default: the CLINIC_DIRECTORY_PUBLISH_TARGET setting)")
+    publisher.add_argument("--registry", type=Path, default=None)
+    publisher.add_argument("--content", type=Path, default=None, help="content directory (articles, pages)")
+    publisher.add_argument("--allow-placeholders", action="store_true",
+                           help="publish even though registry entries are marked placeholder: true")
+    publisher.add_argument("--dry-run", action="store_true", help="build and verify, list what would change; "
+                           "deploy nothing")
+    publisher.add_argument("--work", type=Path, default=None, help="where the site is built and the targets keep "
+                           "their state (default: the CLINIC_DIRECTORY_PUBLISH_DIR setting)")
+
     args = parser.parse_args(argv)
+    if args.command == "publish":
+        return run_publish(args)
     if args.command == "validate":
         return run_validate(args.registry, args.geocode_cache)
     if args.command == "apply-update":
@@ -183,6 +199,34 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"build stopped: {error}", file=sys.stderr)
         return 1
     print(f"built {args.output}")
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from .deploy import DeployFailed
+    from .publish import PublishOptions, PublishStopped, describe, publish
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    options = PublishOptions(args.settings, args.target, args.registry, args.content, args.allow_placeholders,
+                             args.dry_run, args.work)
+    try:
+        published = publish(options, say=lambda line: print(line, flush=True))
+    except InvalidInput as error:
+        print(error.report(), file=sys.stderr)
+        print(f"publish stopped: {len(error.problems)} problem(s); nothing was deployed", file=sys.stderr)
+        return 1
+    except PublishStopped as error:  # its message ends with the line that says so
+        print(error, file=sys.stderr)
+        return 1
+    except (SettingsError, BuildFailed) as error:
+        print(f"publish stopped: {error}; nothing was deployed", file=sys.stderr)
+        return 1
+    except DeployFailed as error:
+        print(f"publish failed: {error}", file=sys.stderr)
+        return 1
+    if published.placeholders:
+        print(f"note: published with {len(published.placeholders)} entries marked placeholder (ALLOW_PLACEHOLDERS=1)")
+    print(describe(published))
     return 0
 
 

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "GEOCODER_USER_AGENT": ("", "user agent `make geocode` sends to Nominatim: name the site and a contact"),
     "UPDATES_EMAIL": ("", "where the profile-update form tells clinics to email their update file; "
                           "empty: 'the directory's maintainers', without an address"),
+    "PUBLISH_TARGET": ("", "where `make publish` deploys when no TARGET= is given (a directory, user@host:path, "
+                           "s3://bucket/prefix or ghpages:<git remote>)"),
+    "PUBLISH_DIR": (".publish", "where `make publish` builds the site it deploys, with its own cache"),
     "CACHE": ("cache", "directory for build caches (parsed registry, rendered pages); empty turns caching off"),
     "URLS": ({
         "clinic": ("clinics/{slug}/", "clinics/{slug}/index.html"),
@@ -52,6 +55,8 @@ class PluginSettings:
     geocoder_user_agent: str = ""
     updates_email: str = ""
     cache: Path | None = None  # None: no caching
+    publish_target: str = ""
+    publish_dir: Path = Path(".publish")
 
 
 class SettingsError(Exception):
@@ -84,5 +89,7 @@ def read_plugin_settings(settings: Mapping[str, Any]) -> PluginSettings:
         geocoder_user_agent=values["GEOCODER_USER_AGENT"],
         updates_email=values["UPDATES_EMAIL"],
         cache=Path(values["CACHE"]) if values["CACHE"] else None,
+        publish_target=values["PUBLISH_TARGET"],
+        publish_dir=Path(values["PUBLISH_DIR"]),
         urls=UrlPatterns({kind: tuple(pair) for kind, pair in values["URLS"].items()}),
     )

@@ -1,0 +1,229 @@
+"""Where ``make publish`` puts a built site: the deploy targets, each all or nothing.
+
+``TARGET`` forms (INTERFACE.md, section 1):
+
+    /srv/www/clinics        a local directory (created when missing)
+    user@host:path          rsync over SSH            (deploy_rsync.py)
+    s3://bucket/prefix      S3-compatible storage     (deploy_s3.py)
+    ghpages:<git remote>    a ``gh-pages`` branch     (deploy_ghpages.py)
+
+Every target can say what a deploy would change without changing anything (``changes``:
+``DRY_RUN=1`` prints it) and deploys so that a failure leaves the live site as it was
+(``deploy`` raises ``DeployFailed``, whose message says what happened to the live site).
+A file counts as changed when its bytes differ, never for its mtime alone: a rebuild that
+changes one clinic uploads that clinic's pages, not the whole site.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import current_umask, link_or_copy
+
+
+class DeployFailed(Exception):
+    """A deploy that did not happen; the message says why and what the live site holds now."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a deploy changes on the target: file names relative to the site's root, POSIX style."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        return (f"{len(self.added):,} added, {len(self.changed):,} changed, {len(self.removed):,} removed, "
+                f"{self.unchanged:,} unchanged")
+
+    def listing(self) -> str:
+        """One line per file that changes, as ``+ new``, ``~ changed``, ``- removed``."""
+        return "\n".join([*(f"+ {name}" for name in self.added), *(f"~ {name}" for name in self.changed),
+                          *(f"- {name}" for name in self.removed)])
+
+
+class Target(ABC):
+    """A place a site is published to. ``label`` is the target as the user wrote it."""
+
+    label: str
+
+    @abstractmethod
+    def changes(self, site: Path) -> Changes:
+        """What ``deploy(site)`` would change; reads the target, changes nothing."""
+
+    @abstractmethod
+    def deploy(self, site: Path) -> Changes:
+        """Make the target serve exactly ``site``'s files, or raise ``DeployFailed`` with the live site as it was."""
+
+
+def site_files(site: Path) -> dict[str, Path]:
+    """Every file under ``site`` by relative POSIX name, sorted; symbolic links are refused (a
+    build makes none, and following one could publish a file from outside the site)."""
+    found: dict[str, Path] = {}
+    for directory, dirs, files in os.walk(site):
+        base = Path(directory)
+        for name in [*dirs, *files]:
+            if (base / name).is_symlink():
+                raise DeployFailed(f"{base / name} is a symbolic link; a built site has none, so nothing was published")
+        relative = base.relative_to(site).as_posix()
+        for name in files:
+            found[name if relative == "." else f"{relative}/{name}"] = base / name
+    return dict(sorted(found.items()))
+
+
+def file_md5(path: Path) -> str:
+    """The MD5 hex digest S3 reports as a simple upload's ETag (not a security check: a change detector)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "md5").hexdigest()
+
+
+def compare(new: Mapping[str, str], live: Mapping[str, str]) -> Changes:
+    """Changes from ``live`` to ``new``, both name -> a digest of the file's bytes (the same kind)."""
+    added = tuple(name for name in new if name not in live)
+    changed = tuple(name for name in new if name in live and live[name] != new[name])
+    removed = tuple(sorted(name for name in live if name not in new))
+    return Changes(added, changed, removed, len(new) - len(added) - len(changed))
+
+
+# -- TARGET ----------------------------------------------------------------------------------------------
+
+RSYNC_TARGET = re.compile(r"[^\s/@:]+@[^\s/@:]+:.*")
+
+
+def parse_target(text: str, work: Path) -> Target:
+    """The target ``text`` names (INTERFACE.md's forms); ``work`` is a directory the target may keep
+    state in between publishes (a clone of the gh-pages branch, say)."""
+    if not text.strip():
+        raise DeployFailed("say where to publish: make publish TARGET=<directory, user@host:path, "
+                           "s3://bucket/prefix or ghpages:<git remote>>")
+    if text.startswith("s3://"):
+        from .deploy_s3 import S3Target
+
+        return S3Target(text, work)
+    if text.startswith("ghpages:"):
+        from .deploy_ghpages import GhPagesTarget
+
+        return GhPagesTarget(text, work)
+    if RSYNC_TARGET.fullmatch(text):
+        from .deploy_rsync import RsyncTarget
+
+        return RsyncTarget(text, work)
+    return LocalTarget(text)
+
+
+# -- a local directory -------------------------------------------------------------------------------------
+
+
+class LocalTarget(Target):
+    """A directory a web server serves. The new site is assembled beside it (unchanged files as hard
+    links to the live ones, so they keep their mtimes and take no space), then swapped in with one
+    atomic rename: a visitor sees the old site or the new one, never a mixture.
+
+    A non-empty directory this tool did not publish to is refused (``TARGET=~`` must not replace a
+    home directory): the record of a publish is a file beside the directory, not in it, so that
+    the web server does not serve it.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.label = text
+        self.path = Path(text).expanduser().absolute()
+        self.record = self.path.with_name(f".{self.path.name}.published")
+
+    def changes(self, site: Path) -> Changes:
+        self._check_target()
+        new = site_files(site)
+        live = site_files(self.path) if self.path.is_dir() else {}
+        return _compare_files(new, live)
+
+    def deploy(self, site: Path) -> Changes:
+        self._check_target()
+        new = site_files(site)
+        live = site_files(self.path) if self.path.is_dir() else {}
+        changes = _compare_files(new, live)
+        if changes.empty and self.path.is_dir():
+            return changes
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.new-", dir=self.path.parent))
+        try:
+            same = set(new) - set(changes.added) - set(changes.changed)
+            for name, source in new.items():
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if name in same:
+                    link_or_copy(live[name], target)
+                else:
+                    shutil.copy2(source, target)
+            os.chmod(staging, 0o777 & ~current_umask())
+            if self.path.is_dir():
+                exchange(staging, self.path)  # staging now holds the old site
+            else:
+                os.rename(staging, self.path)
+                staging = None
+            self.record.write_text("published by make publish; the directory beside this file is the live site\n")
+        except OSError as error:
+            raise DeployFailed(f"could not publish to {self.path}: {error}; the live site is as it was") from error
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+        return changes
+
+    def _check_target(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise DeployFailed(f"{self.path} is a file, not a directory; publish to a directory")
+        if self.path.is_dir() and not self.record.exists() and any(self.path.iterdir()):
+            raise DeployFailed(f"{self.path} is not empty and make publish has not published there before; "
+                               "it would be replaced by the site: choose an empty or new directory")
+
+
+def _compare_files(new: Mapping[str, Path], live: Mapping[str, Path]) -> Changes:
+    """Compare by bytes, reading a live file only when its size matches."""
+    def same(name: str) -> bool:
+        a, b = new[name], live[name]
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+    added = tuple(name for name in new if name not in live)
+    changed = tuple(name for name in new if name in live and not same(name))
+    removed = tuple(name for name in live if name not in new)
+    return Changes(added, changed, removed, len(new) - len(added) - len(changed))
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``), or, where the
+    system cannot, with two renames in a row (``b`` is missing between them for a moment)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd = -100
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), RENAME_EXCHANGE) == 0:
+            return
+        error = ctypes.get_errno()
+        if error not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(error, os.strerror(error), str(b))
+    aside = b.with_name(f"{b.name}.old-{os.getpid()}")
+    os.rename(b, aside)
+    try:
+        os.rename(a, b)
+    except OSError:
+        os.rename(aside, b)
+        raise
+    os.rename(aside, a)

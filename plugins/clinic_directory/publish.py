@@ -1,0 +1,265 @@
+"""``make publish``: check the registry, build with the publish settings, verify the site, deploy it.
+
+Each step can stop the ones after it, and only the last one touches the live site:
+
+1. The registry is valid and no entry in it is marked ``placeholder: true`` (stand-in
+   details must not reach patients), unless the maintainer allows them.
+2. The site is built with the publish settings (``publishconf.py``: absolute URLs, a
+   sitemap, feeds) into a directory of its own under ``CLINIC_DIRECTORY_PUBLISH_DIR``,
+   with a cache of its own, so that publishing does not undo the caches of ``make html``.
+3. The built site is verified: the files a host needs are there, every link inside the
+   site leads to a file of it, nothing points at this machine, no page loads anything
+   from another site, no ``javascript:`` link.
+4. The target (``deploy.py``) is told to hold exactly that site, all or nothing; a dry
+   run lists what it would change instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from pelican.settings import read_settings
+
+from .build import build_site
+from .deploy import Changes, parse_target, site_files
+from .parallel import in_two
+from .problems import InvalidInput, Problem
+from .settings import read_plugin_settings
+from .source import problem_at, read_yaml
+from .updates import locate, locked
+from .validate import validate_registry
+
+
+class PublishStopped(Exception):
+    """Publishing stopped before the deploy; the message (one or more lines, the last starting with
+    "publish stopped:") says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    settings_file: Path
+    target: str | None = None  # None: the CLINIC_DIRECTORY_PUBLISH_TARGET setting
+    registry: Path | None = None
+    content: Path | None = None
+    allow_placeholders: bool = False
+    dry_run: bool = False
+    work: Path | None = None  # None: the CLINIC_DIRECTORY_PUBLISH_DIR setting
+
+
+@dataclass
+class Published:
+    """What a publish did (or, in a dry run, would do)."""
+
+    target: str
+    site: Path
+    changes: Changes
+    dry_run: bool
+    placeholders: list[Problem] = field(default_factory=list)  # allowed ones, still worth saying
+
+
+def publish(options: PublishOptions, say: Any = print) -> Published:
+    """The four steps; raises ``PublishStopped``, ``InvalidInput`` or ``DeployFailed``, the live site as it was."""
+    overrides: dict[str, Any] = {}
+    if options.registry is not None:
+        overrides["CLINIC_DIRECTORY_REGISTRY"] = str(options.registry)
+    if options.content is not None:
+        overrides["PATH"] = str(options.content.resolve())
+    settings = read_settings(str(options.settings_file), override=dict(overrides))
+    plugin = read_plugin_settings(settings)
+    site_url = settings.get("SITEURL", "")
+    check_site_url(site_url, settings.get("RELATIVE_URLS", False), options.settings_file)
+    target_text = options.target if options.target is not None else plugin.publish_target
+    work = (options.work or plugin.publish_dir).absolute()
+    work.mkdir(parents=True, exist_ok=True)
+    target = parse_target(target_text, work / "targets")  # a malformed TARGET stops us before the build
+
+    with locked(work):  # two publishes at once would build into the same directory
+        say(f"Checking {plugin.registry}")
+        placeholders = placeholder_problems(plugin.registry, plugin.max_registry_bytes)
+        if placeholders and not options.allow_placeholders:
+            raise PublishStopped("\n".join([
+                *map(str, placeholders),
+                f"publish stopped: {len(placeholders)} registry entries are marked placeholder: their details are "
+                "stand-ins, not facts. Replace them with the clinic's real details and remove the mark, or publish "
+                "anyway with ALLOW_PLACEHOLDERS=1 (the pages say which details are placeholders)"]))
+        site = work / "site"
+        say(f"Building the site for {site_url} into {site}")
+        build_site(options.settings_file, site, {**overrides, "CLINIC_DIRECTORY_CACHE": str(work / "cache")})
+        say(f"Verifying {site}")
+        problems = verify_site(site, site_url)
+        if problems:
+            raise PublishStopped("\n".join([*problems, f"publish stopped: the built site in {site} has "
+                                            f"{len(problems)} problem(s); nothing was deployed"]))
+        if options.dry_run:
+            say(f"Comparing with {target.label}")
+            changes = target.changes(site)
+        else:
+            say(f"Deploying to {target.label}")
+            changes = target.deploy(site)
+    return Published(target.label, site, changes, options.dry_run, placeholders)
+
+
+def check_site_url(site_url: str, relative_urls: bool, settings_file: Path) -> None:
+    """A published site needs its absolute https address: canonical links, the sitemap and feeds use it."""
+    parts = urlsplit(site_url)
+    if parts.scheme != "https" or not parts.netloc or relative_urls:
+        raise PublishStopped(f"publish stopped: {settings_file}: SITEURL: the published site needs its absolute "
+                             f"https address (e.g. https://clinics.example.org) and RELATIVE_URLS = False; got "
+                             f"SITEURL = {site_url!r}{', RELATIVE_URLS = True' if relative_urls else ''}; nothing "
+                             "was deployed")
+
+
+# -- 1. placeholders -------------------------------------------------------------------------------------------
+
+PLACEHOLDER_PATHS = ("placeholder", "referral.placeholder")  # in a clinic; locations and physicians below
+
+
+def placeholder_problems(registry: Path, max_bytes: int) -> list[Problem]:
+    """Every entry marked ``placeholder: true``, located on its line; ``InvalidInput`` if the registry is invalid."""
+    label = str(registry)
+    source = read_yaml(registry, label, max_bytes, what="registry (a mapping with schema, services, conditions, "
+                                                        "clinics)")
+    if source.root is None:
+        raise InvalidInput(source.problems)
+    data, problems = validate_registry(label, source.root)
+    if problems or source.problems or data is None:
+        raise InvalidInput([*source.problems, *problems])
+    found = []
+    for path in placeholder_paths(data):
+        node = locate(source.root, path)
+        assert node is not None, path  # validated data comes from these nodes
+        found.append(problem_at(label, node, path, "marked as a placeholder (stand-in details, not from the clinic)"))
+    return sorted(found)
+
+
+def placeholder_paths(data: dict[str, Any]) -> Iterator[str]:
+    for slug, clinic in data["clinics"].items():
+        base = f"clinics.{slug}"
+        if clinic.get("placeholder"):
+            yield f"{base}.placeholder"
+        for kind in ("locations", "physicians"):
+            for child, entry in (clinic.get(kind) or {}).items():
+                if entry.get("placeholder"):
+                    yield f"{base}.{kind}.{child}.placeholder"
+        if (clinic.get("referral") or {}).get("placeholder"):
+            yield f"{base}.referral.placeholder"
+
+
+# -- 3. verification -------------------------------------------------------------------------------------------
+
+REQUIRED_FILES = ("index.html", "404.html", "robots.txt", "sitemap.xml")
+TAG = re.compile(rb"<([a-zA-Z][a-zA-Z0-9-]*)\s([^>]*)>")
+# As the templates and Markdown write them (no spaces around "="): a pattern that allowed them reads
+# pages at a third of the speed, and the site's pages hold some 2,000,000 URLs at 10,000 clinics.
+URL_ATTRIBUTE = re.compile(rb"""\s(href|src|action|poster)=(?:"([^"]*)"|'([^']*)')""")
+LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d+){3}|0\.0\.0\.0|\[::1\])(:\d+)?$", re.IGNORECASE)
+SITEMAP_LOC = re.compile(rb"<loc>([^<]*)</loc>")
+# Elements whose URL a browser fetches when the page loads (a link's target only when followed).
+LOADED = {b"script", b"img", b"iframe", b"source", b"video", b"audio", b"embed", b"object", b"track", b"input"}
+LOADED_LINK_RELS = re.compile(
+    rb"""\brel\s*=\s*["']?[^"'>]*\b(stylesheet|icon|preload|modulepreload|prefetch|manifest)""")
+ENTITIES = {b"&amp;": b"&", b"&#39;": b"'", b"&quot;": b'"', b"&#x27;": b"'", b"&#34;": b'"'}
+
+
+def verify_site(site: Path, site_url: str) -> list[str]:
+    """What would make the built ``site`` wrong to publish, one line each (the same fault on many
+    pages is one line, counting them); empty when it can go live."""
+    files = site_files(site)
+    problems = [f"{site / name}: missing; every published site has it" for name in REQUIRED_FILES if name not in files]
+    origin = site_url.rstrip("/")
+    pages = [name for name in files if name.endswith(".html")]
+
+    def faults_of(names: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = defaultdict(list)  # fault -> pages with it
+        known: dict[tuple[bytes, bool, str], str | None] = {}
+        for name in names:
+            for fault in page_faults(name, files[name].read_bytes(), origin, files, known):
+                found[fault].append(name)
+        return dict(found)
+
+    # Reading 80,000 pages is the slow part of a large site's publish: half of them in a second process.
+    mine, theirs = in_two(faults_of, pages[::2], pages[1::2])
+    faults: dict[str, list[str]] = defaultdict(list, mine)
+    for fault, names in (theirs if theirs is not None else faults_of(pages[1::2])).items():
+        faults[fault] = sorted([*faults[fault], *names])
+    if "sitemap.xml" in files:
+        for fault in sitemap_faults(files["sitemap.xml"].read_bytes(), origin, files):
+            faults[fault].append("sitemap.xml")
+    for fault, pages in sorted(faults.items()):
+        more = f" (and {len(pages) - 1:,} more)" if len(pages) > 1 else ""
+        problems.append(f"{site / pages[0]}{more}: {fault}")
+    return problems
+
+
+def page_faults(name: str, html: bytes, origin: str, files: dict[str, Path],
+                known: dict[tuple[bytes, bool, str], str | None]) -> Iterator[str]:
+    """The faults of the links on page ``name``. ``known`` remembers each link's verdict: a site's
+    pages share most of their links (a published site's are absolute, so the same on every page)."""
+    page_url = f"{origin}/{name}"
+    folder = page_url.rpartition("/")[0]
+    for attribute in URL_ATTRIBUTE.finditer(html):  # a page has far fewer URLs than tags: find those
+        start = html.rfind(b"<", 0, attribute.start())
+        tag = TAG.match(html, start)
+        if tag is None:
+            continue
+        element = tag.group(1).lower()
+        loads = element in LOADED or (element == b"link" and LOADED_LINK_RELS.search(tag.group(2)) is not None)
+        raw = attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
+        key = (raw, loads, "" if raw.startswith((b"http", b"/")) else folder)
+        if key not in known:
+            for entity, text in ENTITIES.items():
+                raw = raw.replace(entity, text)
+            known[key] = url_fault(raw.decode("utf-8", "replace").strip(), page_url, origin, loads, files)
+        if known[key]:
+            yield f"<{element.decode()} {attribute.group(1).decode()}>: {known[key]}"
+
+
+def url_fault(url: str, page_url: str, origin: str, loads: bool, files: dict[str, Path]) -> str | None:
+    """Why ``url`` (found on the page at ``page_url``) must not be published, or None."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("mailto", "tel", "data") or url.startswith("#") or not url:
+        return None
+    if scheme not in ("", "http", "https"):
+        return f"{url!r}: a {scheme}: link; only http(s), mailto: and tel: links may be published"
+    absolute = urljoin(page_url, url)
+    parts = urlsplit(absolute)
+    if LOCAL_HOSTS.match(parts.netloc):
+        return f"{url!r} points at this machine, not at the published site"
+    if not absolute.startswith(f"{origin}/") and absolute != origin:
+        return f"{url!r}: the page would load this from another site (no third-party requests)" if loads else None
+    path = unquote(absolute[len(origin):].split("?")[0].split("#")[0]).lstrip("/")
+    if path in files or (path.endswith("/") or not path) and f"{path}index.html" in files \
+            or f"{path}/index.html" in files:
+        return None
+    return f"{url!r} leads to no file of the site"
+
+
+def sitemap_faults(xml: bytes, origin: str, files: dict[str, Path]) -> Iterator[str]:
+    for match in SITEMAP_LOC.finditer(xml):
+        url = match.group(1).decode("utf-8", "replace").replace("&amp;", "&")
+        if not url.startswith(f"{origin}/"):
+            yield f"sitemap entry {url!r} is not on {origin}"
+            continue
+        fault = url_fault(url, f"{origin}/", origin, False, files)
+        if fault:
+            yield f"sitemap entry {fault}"
+
+
+def describe(published: Published, limit: int = 40) -> str:
+    """The lines ``make publish`` ends with."""
+    changes = published.changes
+    if published.dry_run:
+        listing = changes.listing().splitlines()
+        shown = listing[:limit] + ([f"... and {len(listing) - limit:,} more"] if len(listing) > limit else [])
+        return "\n".join([*shown, f"dry run: publishing to {published.target} would make {changes.summary()}; "
+                                  "nothing was deployed"])
+    if changes.empty:
+        return f"{published.target} already holds this site; nothing was deployed ({changes.unchanged:,} files)"
+    return f"published to {published.target}: {changes.summary()}"
+
