@@ -239,6 +239,7 @@ def test_one_fault_on_many_pages_is_one_line(tmp_path: Path) -> None:
 def test_target_forms(tmp_path: Path) -> None:
     assert isinstance(parse_target(str(tmp_path / "www"), tmp_path), LocalTarget)
     assert isinstance(parse_target("relative/dir", tmp_path), LocalTarget)
+    assert type(parse_target("ghpages:git@example.org:me/site.git", tmp_path)).__name__ == "GhPagesTarget"
 
 
 def test_local_target_swaps_the_whole_tree(tmp_path: Path) -> None:

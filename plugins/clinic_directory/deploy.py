@@ -76,6 +76,8 @@ class Target(ABC):
 def site_files(site: Path) -> dict[str, Path]:
     """Every file under ``site`` by relative POSIX name, sorted; symbolic links are refused (a
     build makes none, and following one could publish a file from outside the site)."""
+    if not site.is_dir():  # os.walk would find no files: an empty site, which would empty the target
+        raise DeployFailed(f"{site} is not a directory holding a built site; nothing was published")
     found: dict[str, Path] = {}
     for directory, dirs, files in os.walk(site):
         base = Path(directory)
