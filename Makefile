@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 export PYTHONPATH := $(CURDIR)/plugins
 
 .PHONY: help setup html serve validate apply-update geocode publish test lint browser golden clean bench
-.PHONY: java audit
+.PHONY: java audit deploy-tools
 NODE_STAMP := node_modules/.installed
 
 help:
@@ -70,6 +70,13 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# The publish tests deploy over rsync to an SSH server on loopback: Debian's rsync and OpenSSH.
+deploy-tools:
+	@{ command -v rsync && command -v ssh && test -x /usr/sbin/sshd; } >/dev/null 2>&1 || { \
+	  echo "Installing Debian's rsync and openssh-server for the publish tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rsync openssh-client openssh-server; }
+
 # The Nu HTML Checker (vnu.jar) runs on Java 17+: Debian's default JRE when there is none.
 java:
 	@command -v java >/dev/null 2>&1 || { \
@@ -87,7 +94,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) browser java $(NODE_STAMP) lint
+test: $(STAMP) browser java deploy-tools $(NODE_STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The code style pyproject.toml sets (pyflakes, pycodestyle, bugbear, import order); part of `make test`.
