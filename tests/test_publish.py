@@ -160,10 +160,22 @@ def test_a_directory_that_was_not_published_to_is_not_replaced(tmp_path: Path) -
     (home / "notes.txt").write_text("mine")
     result = publish(tmp_path / "work", home, "--allow-placeholders")
     assert result.returncode == 1
-    assert f"{home} is not empty and make publish has not published there before" in result.stderr
+    assert f"{home} holds 1 file(s) that make publish did not put there (notes.txt)" in result.stderr
     assert snapshot(home) == {"notes.txt": (b"mine", (home / "notes.txt").stat().st_ino,
                                             (home / "notes.txt").stat().st_mtime_ns)}
     assert [path.name for path in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".home.new-*"))
+
+
+def test_files_of_an_earlier_publish_are_removed(published: Published) -> None:
+    """The target holds the marker every build writes: a file the site no longer has goes, and only it."""
+    work, target, _ = published
+    (target / "clinics" / "closed-clinic").mkdir()
+    (target / "clinics" / "closed-clinic" / "index.html").write_text("gone")
+    assert (target / ".clinic-directory-site").read_bytes().startswith(b"This directory holds a site published")
+    result = publish(work, target, "--allow-placeholders")
+    assert result.returncode == 0, result.stderr
+    assert "0 added, 0 changed, 1 removed" in result.stdout
+    assert not (target / "clinics" / "closed-clinic").exists()
 
 
 def test_a_site_url_that_is_not_https_stops_the_publish(tmp_path: Path) -> None:
@@ -240,6 +252,7 @@ def test_target_forms(tmp_path: Path) -> None:
     assert isinstance(parse_target(str(tmp_path / "www"), tmp_path), LocalTarget)
     assert isinstance(parse_target("relative/dir", tmp_path), LocalTarget)
     assert type(parse_target("ghpages:git@example.org:me/site.git", tmp_path)).__name__ == "GhPagesTarget"
+    assert type(parse_target("s3://bucket/site", tmp_path)).__name__ == "S3Target"
 
 
 def test_local_target_swaps_the_whole_tree(tmp_path: Path) -> None:
@@ -259,7 +272,7 @@ def test_local_target_swaps_the_whole_tree(tmp_path: Path) -> None:
         ["404.html", "c.html", "index.html", "robots.txt", "same.txt"]
     assert (live / "index.html").read_text() == "newer"
     assert (live / "same.txt").stat().st_ino == same
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".live.published", "live", "site"], "no leftovers"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["live", "site"], "no leftovers"
 
 
 def test_local_target_refuses_a_file(tmp_path: Path) -> None:

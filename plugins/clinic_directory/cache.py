@@ -47,6 +47,7 @@ import json
 import logging
 import marshal
 import os
+import posixpath
 import shutil
 import sqlite3
 import sys
@@ -1245,7 +1246,7 @@ def reusing_writer(store: PageStore) -> type:
                 return
             names = store.cached_group(group, key)
             if names is None:
-                files = {f"{directory}/{relative}": content for relative, content in make().items()}
+                files = {posixpath.join(directory, relative): content for relative, content in make().items()}
                 # A file the output holds with these bytes (from the group's last version) is kept:
                 # after a clinic edit, one cell of the location index changes, not all 1,300 files.
                 kept = {name: store.output_path(name) for name, content in files.items()

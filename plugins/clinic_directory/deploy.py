@@ -31,6 +31,13 @@ from pathlib import Path
 
 from .cache import current_umask, link_or_copy
 
+# Every build writes this file at the site's root (``generator.py``), so a target that holds it holds a
+# site ``make publish`` put there. A deploy removes whatever else the target holds: into a target that
+# holds files but not this one, ``publish.py`` refuses to deploy.
+SITE_MARKER = ".clinic-directory-site"
+SITE_MARKER_TEXT = (b"This directory holds a site published by the clinic directory's `make publish`, which "
+                    b"replaces everything here with the newly built site.\n")
+
 
 class DeployFailed(Exception):
     """A deploy that did not happen; the message says why and what the live site holds now."""
@@ -138,15 +145,11 @@ class LocalTarget(Target):
     links to the live ones, so they keep their mtimes and take no space), then swapped in with one
     atomic rename: a visitor sees the old site or the new one, never a mixture.
 
-    A non-empty directory this tool did not publish to is refused (``TARGET=~`` must not replace a
-    home directory): the record of a publish is a file beside the directory, not in it, so that
-    the web server does not serve it.
     """
 
     def __init__(self, text: str) -> None:
         self.label = text
         self.path = Path(text).expanduser().absolute()
-        self.record = self.path.with_name(f".{self.path.name}.published")
 
     def changes(self, site: Path) -> Changes:
         self._check_target()
@@ -178,7 +181,6 @@ class LocalTarget(Target):
             else:
                 os.rename(staging, self.path)
                 staging = None
-            self.record.write_text("published by make publish; the directory beside this file is the live site\n")
         except OSError as error:
             raise DeployFailed(f"could not publish to {self.path}: {error}; the live site is as it was") from error
         finally:
@@ -189,9 +191,6 @@ class LocalTarget(Target):
     def _check_target(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise DeployFailed(f"{self.path} is a file, not a directory; publish to a directory")
-        if self.path.is_dir() and not self.record.exists() and any(self.path.iterdir()):
-            raise DeployFailed(f"{self.path} is not empty and make publish has not published there before; "
-                               "it would be replaced by the site: choose an empty or new directory")
 
 
 def _compare_files(new: Mapping[str, Path], live: Mapping[str, Path]) -> Changes:

@@ -21,6 +21,7 @@ from pelican.utils import get_relative_path, path_to_url, sanitised_join
 
 from . import articles, directory_search, geo, jsonld, search_index
 from .cache import ClinicMemo, PageKeys, RegistryCache, Unstable, code_digest, digest, paused_gc, stable_repr
+from .deploy import SITE_MARKER, SITE_MARKER_TEXT
 from .geocode import load_geocoded_registry
 from .model import Clinic, ClinicSummary, ListedClinic, Registry, StateCount
 from .parallel import Apart, render_pages
@@ -300,6 +301,8 @@ class ClinicDirectoryGenerator(Generator):
         self._write(writer, "robots.txt", "robots.txt", "robots.txt", listed({}))
         # Security and privacy response headers for hosts that read a _headers file (README, "Quality gates").
         self._write(writer, "_headers", "_headers", "_headers", listed({}))
+        # Says "make publish put this site here" to the next publish (deploy.py).
+        self._write_files(writer, "marker", "", "marker", lambda: {SITE_MARKER: SITE_MARKER_TEXT})
 
     def _queue_clinic(self, writer: Any, slug: str, summary: ClinicSummary, inputs: str | None,
                       site_url: str) -> None:

@@ -10,8 +10,8 @@ Each step can stop the ones after it, and only the last one touches the live sit
 3. The built site is verified: the files a host needs are there, every link inside the
    site leads to a file of it, nothing points at this machine, no page loads anything
    from another site, no ``javascript:`` link.
-4. The target (``deploy.py``) is told to hold exactly that site, all or nothing; a dry
-   run lists what it would change instead.
+4. The target (``deploy.py``) is told to hold exactly that site, all or nothing, unless it holds
+   files some other tool put there (they would be deleted); a dry run lists what it would change.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from pelican.settings import read_settings
 
 from .build import build_site
-from .deploy import Changes, parse_target, site_files
+from .deploy import SITE_MARKER, Changes, parse_target, site_files
 from .parallel import in_two
 from .problems import InvalidInput, Problem
 from .settings import read_plugin_settings
@@ -96,13 +96,23 @@ def publish(options: PublishOptions, say: Any = print) -> Published:
         if problems:
             raise PublishStopped("\n".join([*problems, f"publish stopped: the built site in {site} has "
                                             f"{len(problems)} problem(s); nothing was deployed"]))
-        if options.dry_run:
-            say(f"Comparing with {target.label}")
-            changes = target.changes(site)
-        else:
+        say(f"Comparing with {target.label}")
+        changes = target.changes(site)
+        check_not_foreign(changes, target.label)
+        if not options.dry_run:
             say(f"Deploying to {target.label}")
             changes = target.deploy(site)
     return Published(target.label, site, changes, options.dry_run, placeholders)
+
+
+def check_not_foreign(changes: Changes, target: str) -> None:
+    """A deploy removes what the target holds besides the site: refuse one into a target that holds
+    files ``make publish`` did not put there (``TARGET=~`` must not empty a home directory)."""
+    if changes.removed and SITE_MARKER in changes.added:
+        shown = ", ".join(changes.removed[:3]) + (", ..." if len(changes.removed) > 3 else "")
+        raise PublishStopped(f"publish stopped: {target} holds {len(changes.removed):,} file(s) that make publish did "
+                             f"not put there ({shown}), and publishing would delete them: publish to an empty or new "
+                             "location, or empty this one first; nothing was deployed")
 
 
 def check_site_url(site_url: str, relative_urls: bool, settings_file: Path) -> None:
