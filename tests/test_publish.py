@@ -253,6 +253,7 @@ def test_target_forms(tmp_path: Path) -> None:
     assert isinstance(parse_target("relative/dir", tmp_path), LocalTarget)
     assert type(parse_target("ghpages:git@example.org:me/site.git", tmp_path)).__name__ == "GhPagesTarget"
     assert type(parse_target("s3://bucket/site", tmp_path)).__name__ == "S3Target"
+    assert type(parse_target("deploy@example.org:/srv/www", tmp_path)).__name__ == "RsyncTarget"
 
 
 def test_local_target_swaps_the_whole_tree(tmp_path: Path) -> None:
