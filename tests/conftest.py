@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import shutil
 import subprocess
@@ -123,6 +124,20 @@ def page(browser: object, site_url: str) -> Iterator[object]:
 
 
 PUBLISHED_SITEURL = "https://clinics.example.org"
+
+
+def publish(work: Path, target: Path | str, *options: str, registry: Path | None = None,
+            content: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real publish command (as `make publish` does) with its build in ``work``. The environment
+    is this process's (a target's credentials, RSYNC_RSH, git's settings) with ``env`` over it."""
+    command = [sys.executable, "-m", "clinic_directory", "publish", "--settings", "publishconf.py",
+               "--work", str(work), "--target", str(target), *options]
+    if registry is not None:
+        command += ["--registry", str(registry)]
+    if content is not None:
+        command += ["--content", str(content)]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), **(env or {})}
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="session")

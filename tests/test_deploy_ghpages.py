@@ -21,6 +21,7 @@ import pytest
 
 from clinic_directory.deploy import DeployFailed, parse_target
 from clinic_directory.deploy_ghpages import GhPagesTarget
+from conftest import publish
 
 CLEAN_GIT = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"), "LC_ALL": "C",
@@ -469,3 +470,16 @@ def test_the_work_directory_holds_a_bare_repository(remote: Remote, tmp_path: Pa
     assert git(f"--git-dir={repository}", "rev-parse", "refs/remotes/publish/gh-pages") == head(remote.path)
     assert os.listdir(tmp_path / "work") == ["gh-pages.git"]  # the throwaway index is gone
 
+
+
+def test_make_publish_deploys_the_sample_site_to_gh_pages(remote: Remote, tmp_path: Path) -> None:
+    """The whole publish (check, build, verify, deploy), then again: nothing to do."""
+    result = publish(tmp_path / "work", f"ghpages:{remote.url}", "--allow-placeholders")
+    assert result.returncode == 0, result.stderr
+    built = {path.relative_to(tmp_path / "work" / "site").as_posix(): path.read_bytes()
+             for path in (tmp_path / "work" / "site").rglob("*") if path.is_file()}
+    assert published(remote.path) == {**built, ".nojekyll": b""}
+    assert f"published to ghpages:{remote.url}: {len(built):,} added, 0 changed, 0 removed" in result.stdout
+    again = publish(tmp_path / "work", f"ghpages:{remote.url}", "--allow-placeholders")
+    assert again.returncode == 0, again.stderr
+    assert "already holds this site; nothing was deployed" in again.stdout

@@ -25,6 +25,7 @@ import pytest
 
 from clinic_directory.deploy import Changes, DeployFailed, parse_target
 from clinic_directory.deploy_rsync import HOLDING, RsyncTarget
+from conftest import publish
 
 SSHD = Path("/usr/sbin/sshd")
 PACKAGES = "rsync openssh-server openssh-client"
@@ -390,3 +391,26 @@ def test_ssh_never_prompts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "--rsh=ssh -o BatchMode=yes" in target.rsync_command(tmp_path, dry_run=False)
     monkeypatch.setenv("RSYNC_RSH", "ssh -p 2222")  # the user's own: rsync reads it, we add nothing
     assert not [arg for arg in target.rsync_command(tmp_path, dry_run=False) if arg.startswith(("--rsh", "-e"))]
+
+
+def test_make_publish_deploys_the_sample_site_over_rsync(server: Server, tmp_path: Path) -> None:
+    """The whole publish (check, build, verify, deploy) into a new remote directory, then again: nothing to do."""
+    remote = tmp_path / "srv" / "clinics"
+    target = f"{server.user}@127.0.0.1:{remote}"
+    result = publish(tmp_path / "work", target, "--allow-placeholders")
+    assert result.returncode == 0, result.stderr
+    assert tree(remote) == tree(tmp_path / "work" / "site")
+    assert "https://clinics.example.org/clinics/" in (remote / "index.html").read_text()
+    assert re.search(rf"published to {re.escape(target)}: [\d,]+ added, 0 changed, 0 removed", result.stdout)
+    again = publish(tmp_path / "work", target, "--allow-placeholders")
+    assert again.returncode == 0, again.stderr
+    assert f"{target} already holds this site; nothing was deployed" in again.stdout
+
+
+def test_make_publish_will_not_empty_a_remote_directory_it_did_not_fill(server: Server, tmp_path: Path) -> None:
+    remote = write(tmp_path / "srv" / "someone-else", {"their-page.html": b"theirs"})
+    before = snapshot(remote)
+    result = publish(tmp_path / "work", f"{server.user}@127.0.0.1:{remote}", "--allow-placeholders")
+    assert result.returncode == 1
+    assert "holds 1 file(s) that make publish did not put there (their-page.html)" in result.stderr
+    assert snapshot(remote) == before

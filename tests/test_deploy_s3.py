@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from clinic_directory.deploy import Changes, DeployFailed, parse_target
 from clinic_directory.deploy_s3 import S3Target
+from conftest import publish
 
 HTML = "text/html; charset=utf-8"
 NO_CACHE = "no-cache"
@@ -409,3 +410,26 @@ def test_parse_target_makes_an_s3_target(text: str, bucket: str, prefix: str, wo
 def test_parse_target_refuses_a_malformed_s3_target(text: str, work: Path) -> None:
     with pytest.raises(DeployFailed, match="s3://"):
         parse_target(text, work)
+
+
+def test_make_publish_deploys_the_sample_site_to_a_bucket(s3: Any, bucket: str, tmp_path: Path) -> None:
+    """The whole publish (check, build, verify, deploy), then again: nothing to do."""
+    target = f"s3://{bucket}/www"
+    result = publish(tmp_path / "publish", target, "--allow-placeholders")
+    assert result.returncode == 0, result.stderr
+    built = {path.relative_to(tmp_path / "publish" / "site").as_posix(): path.read_bytes()
+             for path in (tmp_path / "publish" / "site").rglob("*") if path.is_file()}
+    assert contents(snapshot(s3, bucket), "www/") == built
+    assert f"published to {target}: {len(built):,} added, 0 changed, 0 removed" in result.stdout
+    again = publish(tmp_path / "publish", target, "--allow-placeholders")
+    assert again.returncode == 0, again.stderr
+    assert f"{target} already holds this site; nothing was deployed" in again.stdout
+
+
+def test_make_publish_will_not_empty_a_prefix_it_did_not_fill(s3: Any, bucket: str, tmp_path: Path) -> None:
+    s3.put_object(Bucket=bucket, Key="www/their-page.html", Body=b"theirs")
+    before = snapshot(s3, bucket)
+    result = publish(tmp_path / "publish", f"s3://{bucket}/www", "--allow-placeholders")
+    assert result.returncode == 1
+    assert "holds 1 file(s) that make publish did not put there (their-page.html)" in result.stderr
+    assert snapshot(s3, bucket) == before

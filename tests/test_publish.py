@@ -11,29 +11,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from clinic_directory.deploy import Changes, LocalTarget, parse_target
 from clinic_directory.publish import verify_site
+from conftest import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 SITEURL = "https://clinics.example.org"  # publishconf.py's default
 Published = tuple[Path, Path, subprocess.CompletedProcess[str]]  # work directory, target, the publish's process
-
-
-def publish(work: Path, target: Path | str, *options: str, registry: Path | None = None,
-            content: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "clinic_directory", "publish", "--settings", "publishconf.py",
-               "--work", str(work), "--target", str(target), *options]
-    if registry is not None:
-        command += ["--registry", str(registry)]
-    if content is not None:
-        command += ["--content", str(content)]
-    environment = {"PYTHONPATH": str(ROOT / "plugins"), "PATH": os.environ["PATH"], **(env or {})}
-    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
