@@ -264,6 +264,15 @@ def test_local_target_swaps_the_whole_tree(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["live", "site"], "no leftovers"
 
 
+def test_local_target_compares_bytes_not_times(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site", {"index.html": "abc", "same.html": "same"})
+    target = LocalTarget(str(tmp_path / "live"))
+    target.deploy(site)
+    (site / "index.html").write_text("xyz")  # the same size, new bytes
+    os.utime(site / "same.html", ns=(1, 1))  # the same bytes, another mtime
+    assert target.changes(site) == Changes(changed=("index.html",), unchanged=3)
+
+
 def test_local_target_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     site = write_site(tmp_path / "site", {"index.html": ""})

@@ -1134,9 +1134,10 @@ class PageStore:
         return name not in self.changes.files
 
     def unchanged_since_last_build(self) -> bool:
-        """Whether the last build had the same inputs, and left an output nobody has touched since."""
+        """Whether the last build had the same inputs, and left an output nobody has touched since.
+        (Also when the output's files are not reused one by one: its sitemap is still the right one.)"""
         previous = self.previous
-        if not self.reuse_output or previous is None:
+        if previous is None:
             return False
         if previous.inputs != self.inputs.everything:
             logger.info("Building %s: an input changed since its last build", self.output)

@@ -83,17 +83,22 @@ class Target(ABC):
 def site_files(site: Path) -> dict[str, Path]:
     """Every file under ``site`` by relative POSIX name, sorted; symbolic links are refused (a
     build makes none, and following one could publish a file from outside the site)."""
-    if not site.is_dir():  # os.walk would find no files: an empty site, which would empty the target
+    if not site.is_dir():  # there would be no files: an empty site, which would empty the target
         raise DeployFailed(f"{site} is not a directory holding a built site; nothing was published")
     found: dict[str, Path] = {}
-    for directory, dirs, files in os.walk(site):
-        base = Path(directory)
-        for name in [*dirs, *files]:
-            if (base / name).is_symlink():
-                raise DeployFailed(f"{base / name} is a symbolic link; a built site has none, so nothing was published")
-        relative = base.relative_to(site).as_posix()
-        for name in files:
-            found[name if relative == "." else f"{relative}/{name}"] = base / name
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as entries:  # the entries' types come with the listing: no stat each
+            for entry in entries:
+                if entry.is_symlink():
+                    raise DeployFailed(f"{entry.path} is a symbolic link; a built site has none, so nothing "
+                                       "was published")
+                if entry.is_dir():
+                    walk(entry.path, f"{prefix}{entry.name}/")
+                else:
+                    found[prefix + entry.name] = Path(entry.path)
+
+    walk(str(site), "")
     return dict(sorted(found.items()))
 
 
@@ -141,9 +146,10 @@ def parse_target(text: str, work: Path) -> Target:
 
 
 class LocalTarget(Target):
-    """A directory a web server serves. The new site is assembled beside it (unchanged files as hard
-    links to the live ones, so they keep their mtimes and take no space), then swapped in with one
-    atomic rename: a visitor sees the old site or the new one, never a mixture.
+    """A directory a web server serves. The new site is assembled beside it, then swapped in with one
+    atomic rename: a visitor sees the old site or the new one, never a mixture. An unchanged file is
+    a hard link to the live one (it keeps its mtime and takes no space); a new or changed one is a
+    copy, so that nothing done to the live files in place can reach the build's files or its cache.
 
     """
 
@@ -194,10 +200,17 @@ class LocalTarget(Target):
 
 
 def _compare_files(new: Mapping[str, Path], live: Mapping[str, Path]) -> Changes:
-    """Compare by bytes, reading a live file only when its size matches."""
+    """Compare by bytes, unless size and mtime tell (as rsync's quick check does): a live file
+    published as a copy keeps the built file's mtime, and a build writes a file again only with new
+    bytes, so the same size and mtime is the same file; a file rewritten with the same bytes (a new
+    mtime) is read."""
     def same(name: str) -> bool:
-        a, b = new[name], live[name]
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+        a, b = new[name].stat(), live[name].stat()
+        if a.st_size != b.st_size:
+            return False
+        if (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev) or a.st_mtime_ns == b.st_mtime_ns:
+            return True
+        return new[name].read_bytes() == live[name].read_bytes()
 
     added = tuple(name for name in new if name not in live)
     changed = tuple(name for name in new if name in live and not same(name))

@@ -21,12 +21,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
+import yaml
 from pelican.settings import read_settings
 
 from .build import build_site
+from .cache import RegistryCache, paused_gc
 from .deploy import SITE_MARKER, Changes, parse_target, site_files
 from .parallel import in_two
 from .problems import InvalidInput, Problem
@@ -60,7 +62,7 @@ class Published:
     site: Path
     changes: Changes
     dry_run: bool
-    placeholders: list[Problem] = field(default_factory=list)  # allowed ones, still worth saying
+    placeholders: list[str] = field(default_factory=list)  # the allowed ones' paths, still worth saying
 
 
 def publish(options: PublishOptions, say: Any = print) -> Published:
@@ -81,16 +83,17 @@ def publish(options: PublishOptions, say: Any = print) -> Published:
 
     with locked(work):  # two publishes at once would build into the same directory
         say(f"Checking {plugin.registry}")
-        placeholders = placeholder_problems(plugin.registry, plugin.max_registry_bytes)
+        cache = work / "cache"
+        placeholders = placeholders_in(plugin.registry, plugin.max_registry_bytes, cache)
         if placeholders and not options.allow_placeholders:
             raise PublishStopped("\n".join([
-                *map(str, placeholders),
+                *map(str, located(plugin.registry, plugin.max_registry_bytes, placeholders)),
                 f"publish stopped: {len(placeholders)} registry entries are marked placeholder: their details are "
                 "stand-ins, not facts. Replace them with the clinic's real details and remove the mark, or publish "
                 "anyway with ALLOW_PLACEHOLDERS=1 (the pages say which details are placeholders)"]))
         site = work / "site"
         say(f"Building the site for {site_url} into {site}")
-        build_site(options.settings_file, site, {**overrides, "CLINIC_DIRECTORY_CACHE": str(work / "cache")})
+        build_site(options.settings_file, site, {**overrides, "CLINIC_DIRECTORY_CACHE": str(cache)})
         say(f"Verifying {site}")
         problems = verify_site(site, site_url)
         if problems:
@@ -127,24 +130,48 @@ def check_site_url(site_url: str, relative_urls: bool, settings_file: Path) -> N
 
 # -- 1. placeholders -------------------------------------------------------------------------------------------
 
-PLACEHOLDER_PATHS = ("placeholder", "referral.placeholder")  # in a clinic; locations and physicians below
 
-
-def placeholder_problems(registry: Path, max_bytes: int) -> list[Problem]:
-    """Every entry marked ``placeholder: true``, located on its line; ``InvalidInput`` if the registry is invalid."""
+def placeholders_in(registry: Path, max_bytes: int, cache: Path) -> list[str]:
+    """The dotted paths of the entries marked ``placeholder: true``; ``InvalidInput`` if the registry is
+    invalid. Checked through the build's registry cache in ``cache``, which the build then reuses: at
+    10,000 clinics a plain whole-file check takes 20 s, the cache's two processes a fifth of that."""
     label = str(registry)
-    source = read_yaml(registry, label, max_bytes, what="registry (a mapping with schema, services, conditions, "
-                                                        "clinics)")
-    if source.root is None:
-        raise InvalidInput(source.problems)
-    data, problems = validate_registry(label, source.root)
+    registry_cache = RegistryCache(cache)
+    try:
+        with paused_gc():  # millions of objects and no cycles, as in the build
+            data = registry_cache.load(registry.read_bytes(), label) if registry.stat().st_size <= max_bytes else None
+    except OSError:
+        data = None  # read_yaml says what is wrong with the file
+    if data is None:  # a registry with problems, or laid out unusually: the whole-file check says where
+        _root, data = checked_registry(registry, label, max_bytes)
+        registry_cache.store(registry.read_bytes(), data)
+    registry_cache.close()
+    return list(placeholder_paths(data))
+
+
+def checked_registry(registry: Path, label: str, max_bytes: int) -> tuple[yaml.Node, dict[str, Any]]:
+    """The registry's nodes and validated data; ``InvalidInput`` with every problem and its line."""
+    with paused_gc():
+        source = read_yaml(registry, label, max_bytes, what="registry (a mapping with schema, services, "
+                                                            "conditions, clinics)")
+        if source.root is None:
+            raise InvalidInput(source.problems)
+        data, problems = validate_registry(label, source.root)
     if problems or source.problems or data is None:
         raise InvalidInput([*source.problems, *problems])
+    return source.root, data
+
+
+def located(registry: Path, max_bytes: int, paths: list[str]) -> list[Problem]:
+    """The placeholder ``paths`` as problems on their lines (the file is read again, only to say where)."""
+    label = str(registry)
+    root, _data = checked_registry(registry, label, max_bytes)
     found = []
-    for path in placeholder_paths(data):
-        node = locate(source.root, path)
+    for path in paths:
+        node = locate(root, path)
         assert node is not None, path  # validated data comes from these nodes
-        found.append(problem_at(label, node, path, "marked as a placeholder (stand-in details, not from the clinic)"))
+        found.append(problem_at(label, node, path, "marked as a placeholder (stand-in details, not from the "
+                                                   "clinic): put in the clinic's real details and remove the mark"))
     return sorted(found)
 
 
@@ -165,9 +192,12 @@ def placeholder_paths(data: dict[str, Any]) -> Iterator[str]:
 
 REQUIRED_FILES = ("index.html", "404.html", "robots.txt", "sitemap.xml")
 TAG = re.compile(rb"<([a-zA-Z][a-zA-Z0-9-]*)\s([^>]*)>")
-# As the templates and Markdown write them (no spaces around "="): a pattern that allowed them reads
-# pages at a third of the speed, and the site's pages hold some 2,000,000 URLs at 10,000 clinics.
-URL_ATTRIBUTE = re.compile(rb"""\s(href|src|action|poster)=(?:"([^"]*)"|'([^']*)')""")
+# As the templates and Markdown write them (no spaces around "="), one pattern per attribute: a
+# pattern that starts with the name is searched for as fast as plain text, four such run in half the
+# time of one that allows spaces or alternates between the names (the site's pages hold some
+# 2,000,000 URLs at 10,000 clinics). The match must follow white space (``data-href=`` is another name).
+URL_ATTRIBUTES = tuple(re.compile(rb"""%s=(?:"([^"]*)"|'([^']*)')""" % name)
+                       for name in (b"href", b"src", b"action", b"poster"))
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d+){3}|0\.0\.0\.0|\[::1\])(:\d+)?$", re.IGNORECASE)
 SITEMAP_LOC = re.compile(rb"<loc>([^<]*)</loc>")
 # Elements whose URL a browser fetches when the page loads (a link's target only when followed).
@@ -187,7 +217,7 @@ def verify_site(site: Path, site_url: str) -> list[str]:
 
     def faults_of(names: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = defaultdict(list)  # fault -> pages with it
-        known: dict[tuple[bytes, bool, str], str | None] = {}
+        known: dict[tuple[bytes, str], Verdict] = {}
         for name in names:
             for fault in page_faults(name, files[name].read_bytes(), origin, files, known):
                 found[fault].append(name)
@@ -207,47 +237,67 @@ def verify_site(site: Path, site_url: str) -> list[str]:
     return problems
 
 
+class Verdict(NamedTuple):
+    """What a URL means for publishing: ``fault`` says why it must not be published; a ``foreign`` URL
+    (another site's) is fine in a link and a fault where the page loads it (``foreign_fault``)."""
+
+    fault: str | None = None
+    foreign: bool = False
+
+
+FINE = Verdict()
+
+
 def page_faults(name: str, html: bytes, origin: str, files: dict[str, Path],
-                known: dict[tuple[bytes, bool, str], str | None]) -> Iterator[str]:
-    """The faults of the links on page ``name``. ``known`` remembers each link's verdict: a site's
-    pages share most of their links (a published site's are absolute, so the same on every page)."""
+                known: dict[tuple[bytes, str], Verdict]) -> Iterator[str]:
+    """The faults of the URLs on page ``name``. ``known`` remembers each URL's verdict: a site's
+    pages share most of their URLs (a published site's are absolute, so the same on every page),
+    and only a URL with a fault needs to know its element."""
     page_url = f"{origin}/{name}"
     folder = page_url.rpartition("/")[0]
-    for attribute in URL_ATTRIBUTE.finditer(html):  # a page has far fewer URLs than tags: find those
-        start = html.rfind(b"<", 0, attribute.start())
-        tag = TAG.match(html, start)
+    for attribute in (match for pattern in URL_ATTRIBUTES for match in pattern.finditer(html)
+                      if html[match.start() - 1:match.start()].isspace()):
+        raw = attribute.group(1) if attribute.group(1) is not None else attribute.group(2)
+        key = (raw, "" if raw.startswith((b"http", b"/")) else folder)
+        verdict = known.get(key)
+        if verdict is None:
+            text = raw
+            for entity, character in ENTITIES.items():
+                text = text.replace(entity, character)
+            verdict = known[key] = url_verdict(text.decode("utf-8", "replace").strip(), page_url, origin, files)
+        if verdict is FINE:
+            continue
+        tag = TAG.match(html, html.rfind(b"<", 0, attribute.start()))
         if tag is None:
             continue
         element = tag.group(1).lower()
-        loads = element in LOADED or (element == b"link" and LOADED_LINK_RELS.search(tag.group(2)) is not None)
-        raw = attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
-        key = (raw, loads, "" if raw.startswith((b"http", b"/")) else folder)
-        if key not in known:
-            for entity, text in ENTITIES.items():
-                raw = raw.replace(entity, text)
-            known[key] = url_fault(raw.decode("utf-8", "replace").strip(), page_url, origin, loads, files)
-        if known[key]:
-            yield f"<{element.decode()} {attribute.group(1).decode()}>: {known[key]}"
+        if verdict.foreign:
+            loads = element in LOADED or (element == b"link" and LOADED_LINK_RELS.search(tag.group(2)) is not None)
+            if not loads:
+                continue  # a link to another site is fine; loading from one is not
+        yield f"<{element.decode()} {attribute.group().partition(b'=')[0].decode()}>: {verdict.fault}"
 
 
-def url_fault(url: str, page_url: str, origin: str, loads: bool, files: dict[str, Path]) -> str | None:
-    """Why ``url`` (found on the page at ``page_url``) must not be published, or None."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("mailto", "tel", "data") or url.startswith("#") or not url:
-        return None
-    if scheme not in ("", "http", "https"):
-        return f"{url!r}: a {scheme}: link; only http(s), mailto: and tel: links may be published"
-    absolute = urljoin(page_url, url)
-    parts = urlsplit(absolute)
-    if LOCAL_HOSTS.match(parts.netloc):
-        return f"{url!r} points at this machine, not at the published site"
-    if not absolute.startswith(f"{origin}/") and absolute != origin:
-        return f"{url!r}: the page would load this from another site (no third-party requests)" if loads else None
+def url_verdict(url: str, page_url: str, origin: str, files: dict[str, Path]) -> Verdict:
+    """Whether ``url`` (found on the page at ``page_url``) may be published."""
+    if url.startswith(f"{origin}/") and "/." not in url and "%" not in url:
+        absolute = url  # the published site's own URLs, nearly all of them: no need to resolve them
+    else:
+        scheme = urlsplit(url).scheme.lower()
+        if scheme in ("mailto", "tel", "data") or url.startswith("#") or not url:
+            return FINE
+        if scheme not in ("", "http", "https"):
+            return Verdict(f"{url!r}: a {scheme}: link; only http(s), mailto: and tel: links may be published")
+        absolute = urljoin(page_url, url)
+        if LOCAL_HOSTS.match(urlsplit(absolute).netloc):
+            return Verdict(f"{url!r} points at this machine, not at the published site")
+        if not absolute.startswith(f"{origin}/") and absolute != origin:
+            return Verdict(f"{url!r}: the page would load this from another site (no third-party requests)", True)
     path = unquote(absolute[len(origin):].split("?")[0].split("#")[0]).lstrip("/")
     if path in files or (path.endswith("/") or not path) and f"{path}index.html" in files \
             or f"{path}/index.html" in files:
-        return None
-    return f"{url!r} leads to no file of the site"
+        return FINE
+    return Verdict(f"{url!r} leads to no file of the site")
 
 
 def sitemap_faults(xml: bytes, origin: str, files: dict[str, Path]) -> Iterator[str]:
@@ -256,9 +306,9 @@ def sitemap_faults(xml: bytes, origin: str, files: dict[str, Path]) -> Iterator[
         if not url.startswith(f"{origin}/"):
             yield f"sitemap entry {url!r} is not on {origin}"
             continue
-        fault = url_fault(url, f"{origin}/", origin, False, files)
-        if fault:
-            yield f"sitemap entry {fault}"
+        verdict = url_verdict(url, f"{origin}/", origin, files)
+        if verdict.fault and not verdict.foreign:
+            yield f"sitemap entry {verdict.fault}"
 
 
 def describe(published: Published, limit: int = 40) -> str:
