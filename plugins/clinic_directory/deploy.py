@@ -150,7 +150,6 @@ class LocalTarget(Target):
     atomic rename: a visitor sees the old site or the new one, never a mixture. An unchanged file is
     a hard link to the live one (it keeps its mtime and takes no space); a new or changed one is a
     copy, so that nothing done to the live files in place can reach the build's files or its cache.
-
     """
 
     def __init__(self, text: str) -> None:
