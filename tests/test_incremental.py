@@ -42,8 +42,9 @@ def mtimes(path: Path) -> dict[str, int]:
 class Project:
     """A copy of the sample project's inputs in ``tmp_path``, built with a cache of its own."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, base: str = "pelicanconf") -> None:
         self.dir = tmp_path
+        self.base = base  # the settings the project's own extend: pelicanconf, or publishconf (a sitemap)
         self.registry = tmp_path / "clinics.yaml"
         shutil.copy(ROOT / "clinics.yaml", self.registry)
         self.content = tmp_path / "content"
@@ -56,7 +57,7 @@ class Project:
         self.cache = tmp_path / "cache"
 
     def write_settings(self, extra: str) -> None:
-        self.settings.write_text(f"from pelicanconf import *\nTHEME = {str(self.theme)!r}\n"
+        self.settings.write_text(f"from {self.base} import *\nTHEME = {str(self.theme)!r}\n"
                                  f"PATH = {str(self.content)!r}\nPLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\n{extra}")
 
     def build(self, output: Path | None = None, cached: bool = True) -> Path:
@@ -78,8 +79,11 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) -> None:
-    project = Project(tmp_path)
+@pytest.mark.parametrize("base", ["pelicanconf", "publishconf"])
+def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path, base: str) -> None:
+    """After each edit, for a development build and for a published one (absolute URLs, a sitemap
+    listing the pages an incremental build keeps in the output as well as those it renders)."""
+    project = Project(tmp_path, base)
     project.build()
     assert tree(project.output) == tree(project.clean_build())
     assert not (project.output / ".pagefind-site").exists()  # Pagefind's own copy of the pages it read
@@ -88,6 +92,8 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
         "a clinic": lambda: edit(project.registry, '"+1-281-555-0100"', '"+1-281-555-0199"'),
         "a clinic's name, as lists show it": lambda: edit(project.registry, "name: Katy Pain and Spine\n",
                                                          "name: Katy Pain and Spine Center\n"),
+        "a location's slug (a page gone, another added)": lambda: edit(project.registry, "      evanston:\n",
+                                                                       "      evanston-office:\n"),
         "an article": lambda: article.write_text(article.read_text() + "\nA sentence added by the test.\n"),
         "a template": lambda: edit(project.theme / "templates" / "base.html", "</footer>",
                                    "<p>Footer note added by the test.</p></footer>"),
@@ -102,6 +108,8 @@ def test_incremental_build_equals_clean_build_after_each_edit(tmp_path: Path) ->
         after = tree(project.output)
         assert after != before, f"editing {what} changed nothing"
         assert after == tree(project.clean_build()), f"after editing {what}, incremental != clean"
+        if base == "publishconf":
+            assert "/clinics/revitalize-medical-center/locations/" in (project.output / "sitemap.xml").read_text()
         # Only files whose bytes changed were rewritten.
         now = mtimes(project.output)
         rewritten = sorted(name for name in after

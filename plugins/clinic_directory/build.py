@@ -48,6 +48,7 @@ from .cache import (
     tree_digest,
 )
 from .settings import PluginSettings, read_plugin_settings
+from .sitemap import write_sitemap, write_sitemap_file
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +81,21 @@ def build_site(settings_file: Path, output: Path, overrides: dict[str, Any]) -> 
             **overrides, "OUTPUT_PATH": str(staging), "DELETE_OUTPUT_DIRECTORY": False})
         plugin = read_plugin_settings(settings)
         if plugin.cache is not None:
-            # A sitemap is made from the pages in the staging directory: such a build puts them all there.
-            store = PageStore(plugin.cache, output, build_inputs(settings_file, settings, plugin, output),
-                              reuse_output=not writes_sitemap(settings))
+            store = PageStore(plugin.cache, output, build_inputs(settings_file, settings, plugin, output))
             if store.unchanged_since_last_build():
                 logger.info("Nothing to do: no input changed since the last build of %s", output)
                 return
         with writer_from(store):
-            Pelican(settings).run()
+            pelican = Pelican(settings)  # (which registers the plugin's signal receivers)
+            if store is not None:
+                # The sitemap lists the pages in the staging directory and those the output keeps, which
+                # only the page store knows: written below, not when Pelican is done.
+                signals.finalized.disconnect(write_sitemap)
+            pelican.run()
         if counter.count:
             raise BuildFailed(f"{counter.count} error(s) logged during the build; nothing was written to {output}")
+        if store is not None and writes_sitemap(settings):
+            write_sitemap_file(staging, settings["SITEURL"], kept={name: output / name for name in store.kept})
         if store is None:
             build_search_index(staging)
             sync_tree(staging, output, delete=True)
@@ -283,7 +289,7 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
     touched = {""}
     for name in staged:
         src, dst = staging / name, output / name
-        if dst.is_file() and not dst.is_symlink() and filecmp.cmp(src, dst, shallow=False):
+        if same_file(src, dst) or dst.is_file() and not dst.is_symlink() and filecmp.cmp(src, dst, shallow=False):
             continue
         if dst.is_dir() and not dst.is_symlink():
             shutil.rmtree(dst)
@@ -299,6 +305,15 @@ def publish(staging: Path, output: Path, store: PageStore, staged: list[str], tr
             touched.update(parents(name))
             remove_empty_parents(output, name)
     store.save_manifest(sorted(wanted), touched)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are links to one file: a page restored from the page cache into the
+    staging directory often is the output's own file (a sitemap build restores them all)."""
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
 
 
 def parents(name: str) -> list[str]:

@@ -716,13 +716,12 @@ class PageStore:
     LOOKUPS_ONE_BY_ONE = 1000  # page cache look-ups; after these, its index is read whole
     LINK_APART_FROM = 1000  # restored or rendered pages: from here, two processes link them
 
-    def __init__(self, cache_dir: Path, output: Path, inputs: Any, reuse_output: bool = True) -> None:
+    def __init__(self, cache_dir: Path, output: Path, inputs: Any) -> None:
         self.cache_dir = cache_dir
         self.pages_dir = cache_dir / "pages"
         self.output = output
         self._prefix = f"{output}{os.sep}"
         self.inputs = inputs  # build.BuildInputs
-        self.reuse_output = reuse_output
         self.manifest_path = cache_dir / "outputs" / f"{digest(str(output))[:16]}.marshal"
         self.previous = Manifest.load(self.manifest_path) if output.is_dir() else None
         self._changes: Changes | None = None
@@ -1126,7 +1125,7 @@ class PageStore:
 
     def output_holds(self, name: str, key: str) -> bool:
         """Whether the output has file ``name`` as the last build wrote it, under ``key``."""
-        if not self.reuse_output or self.previous is None:
+        if self.previous is None:
             return False
         recorded = self.previous.files.get(name)
         if recorded is None or recorded[0] != key:
@@ -1134,8 +1133,7 @@ class PageStore:
         return name not in self.changes.files
 
     def unchanged_since_last_build(self) -> bool:
-        """Whether the last build had the same inputs, and left an output nobody has touched since.
-        (Also when the output's files are not reused one by one: its sitemap is still the right one.)"""
+        """Whether the last build had the same inputs, and left an output nobody has touched since."""
         previous = self.previous
         if previous is None:
             return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,16 @@ def is_noindex(path: str) -> bool:
     return "noindex" in parser.directives or "none" in parser.directives
 
 
-def page_urls(output: Path) -> list[str]:
-    """Site-relative URLs of the indexable pages under ``output``, sorted."""
+def page_urls(output: Path, kept: Mapping[str, Path] | None = None) -> list[str]:
+    """Site-relative URLs of the indexable pages under ``output``, and of the ``kept`` pages (relative
+    name -> path: those an incremental build leaves in the last output), sorted."""
     urls: list[str] = []
+
+    def add(relative: str, path: str) -> None:
+        if relative.endswith(".html") and relative not in EXCLUDED_FILES \
+                and relative.split("/", 1)[0] not in EXCLUDED_DIRS and not is_noindex(path):
+            urls.append(relative.removesuffix("index.html") if relative.rpartition("/")[2] == "index.html"
+                        else relative)
 
     def walk(directory: str, prefix: str) -> None:  # os.scandir: 90,000 directories at 10,000 clinics
         with os.scandir(directory) as entries:
@@ -72,12 +80,12 @@ def page_urls(output: Path) -> list[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if prefix or entry.name not in EXCLUDED_DIRS:
                         walk(entry.path, f"{prefix}{entry.name}/")
-                elif entry.name.endswith(".html"):
-                    relative = prefix + entry.name
-                    if relative not in EXCLUDED_FILES and not is_noindex(entry.path):
-                        urls.append(prefix if entry.name == "index.html" else relative)
+                else:
+                    add(prefix + entry.name, entry.path)
 
     walk(str(output), "")
+    for name, path in (kept or {}).items():
+        add(name, str(path))
     return sorted(urls)
 
 
@@ -93,12 +101,17 @@ def render_sitemap(site_url: str, urls: list[str]) -> str:
 
 
 def write_sitemap(pelican: Any) -> None:
-    """``finalized`` receiver."""
-    site_url = pelican.settings.get("SITEURL", "")
-    if urlsplit(site_url).scheme not in ("http", "https") or pelican.settings.get("RELATIVE_URLS"):
+    """``finalized`` receiver, for builds without the page store (``build.py`` writes the sitemap itself)."""
+    write_sitemap_file(Path(pelican.output_path), pelican.settings.get("SITEURL", ""),
+                       relative=bool(pelican.settings.get("RELATIVE_URLS")))
+
+
+def write_sitemap_file(output: Path, site_url: str, kept: Mapping[str, Path] | None = None,
+                       relative: bool = False) -> None:
+    """``output``'s sitemap, listing its pages and the ``kept`` ones (see ``page_urls``)."""
+    if urlsplit(site_url).scheme not in ("http", "https") or relative:
         logger.info("No %s: SITEURL is not an absolute URL (development build)", SITEMAP_NAME)
         return
-    output = Path(pelican.output_path)
-    urls = page_urls(output)
+    urls = page_urls(output, kept)
     (output / SITEMAP_NAME).write_text(render_sitemap(site_url, urls), encoding="utf-8")
     logger.info("Wrote %s with %d pages", SITEMAP_NAME, len(urls))
