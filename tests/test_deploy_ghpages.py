@@ -458,7 +458,7 @@ def test_parse_target_makes_a_gh_pages_target_without_touching_anything(tmp_path
     assert isinstance(publisher, GhPagesTarget)
     assert publisher.label == "ghpages:git://127.0.0.1:1/x.git" and publisher.remote == "git://127.0.0.1:1/x.git"
     assert not (tmp_path / "work").exists()
-    for text in ("ghpages:", "ghpages:  ", "ghpages:--upload-pack=touch /tmp/x"):
+    for text in ("ghpages:", "ghpages:  ", "ghpages:--upload-pack=touch pwned"):
         with pytest.raises(DeployFailed):
             parse_target(text, tmp_path / "work")
 

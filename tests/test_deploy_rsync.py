@@ -366,12 +366,12 @@ def test_a_site_with_a_symbolic_link_is_refused(server: Server, tmp_path: Path) 
 
 
 def test_parse_target_reads_user_host_and_path(tmp_path: Path) -> None:
-    target = parse_target("root@127.0.0.1:/tmp/x", tmp_path)
+    target = parse_target("root@127.0.0.1:/srv/www/x", tmp_path)
     assert isinstance(target, RsyncTarget)
-    assert (target.label, target.user, target.host, target.path) == ("root@127.0.0.1:/tmp/x", "root", "127.0.0.1",
-                                                                     "/tmp/x")
+    assert (target.label, target.user, target.host, target.path) == ("root@127.0.0.1:/srv/www/x", "root", "127.0.0.1",
+                                                                     "/srv/www/x")
     # Always the site's contents into the directory path, however many slashes the user wrote.
-    assert target.destination == "root@127.0.0.1:/tmp/x/"
+    assert target.destination == "root@127.0.0.1:/srv/www/x/"
     assert parse_target("deploy@web.example.org:www//", tmp_path).destination == "deploy@web.example.org:www/"
     assert parse_target("deploy@web:~/sites/clinics", tmp_path).destination == "deploy@web:~/sites/clinics/"
 

@@ -353,7 +353,7 @@ def run_git(args: list[str], environment: dict[str, str], *, cwd: Path | None = 
             kill_group(process)
             _, err = process.communicate()
             raise GitFailed(verb, None, err.decode(errors="replace"), timeout) from None
-        except BaseException:
+        except BaseException:  # Ctrl-C too: no git (or ssh under it) may outlive the publish
             kill_group(process)
             raise
     if process.returncode != 0:

@@ -24,12 +24,12 @@ from typing import Any
 
 import yaml
 
+from . import registry
 from .cache import RegistryCache, paused_gc, write_atomically
 from .model import Address, Geo, Registry, build_registry
 from .problems import InvalidInput, Problem
 from .settings import PluginSettings
 from .source import problem_at, read_yaml
-from .validate import validate_registry
 
 logger = logging.getLogger(__name__)
 
@@ -167,12 +167,7 @@ def _key_node(root: yaml.Node, keys: list[str]) -> yaml.Node:
 def read_registry(plugin: PluginSettings, label: str) -> tuple[yaml.Node | None, dict[str, Any] | None,
                                                                 list[Problem]]:
     """The registry's node tree, its validated data (None when unusable) and every problem found."""
-    source = read_yaml(plugin.registry, label, plugin.max_registry_bytes,
-                       what="registry (a mapping with schema, services, conditions, clinics)")
-    if source.root is None:
-        return None, None, list(source.problems)
-    data, problems = validate_registry(label, source.root)
-    return source.root, data, [*source.problems, *problems]
+    return registry.read_registry(plugin.registry, plugin.max_registry_bytes, label)
 
 
 def load_geocoded_registry(plugin: PluginSettings, label: str | None = None,

@@ -32,10 +32,10 @@ from .cache import RegistryCache, paused_gc
 from .deploy import SITE_MARKER, Changes, parse_target, site_files
 from .parallel import in_two
 from .problems import InvalidInput, Problem
+from .registry import read_registry
 from .settings import read_plugin_settings
-from .source import problem_at, read_yaml
+from .source import problem_at
 from .updates import locate, locked
-from .validate import validate_registry
 
 
 class PublishStopped(Exception):
@@ -151,15 +151,10 @@ def placeholders_in(registry: Path, max_bytes: int, cache: Path) -> list[str]:
 
 def checked_registry(registry: Path, label: str, max_bytes: int) -> tuple[yaml.Node, dict[str, Any]]:
     """The registry's nodes and validated data; ``InvalidInput`` with every problem and its line."""
-    with paused_gc():
-        source = read_yaml(registry, label, max_bytes, what="registry (a mapping with schema, services, "
-                                                            "conditions, clinics)")
-        if source.root is None:
-            raise InvalidInput(source.problems)
-        data, problems = validate_registry(label, source.root)
-    if problems or source.problems or data is None:
-        raise InvalidInput([*source.problems, *problems])
-    return source.root, data
+    root, data, problems = read_registry(registry, max_bytes, label)
+    if problems or root is None or data is None:
+        raise InvalidInput(problems)
+    return root, data
 
 
 def located(registry: Path, max_bytes: int, paths: list[str]) -> list[Problem]:

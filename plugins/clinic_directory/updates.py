@@ -70,6 +70,7 @@ from . import schema as s
 from .cache import write_atomically
 from .model import entry_hash
 from .problems import InvalidInput, Problem
+from .registry import REGISTRY_WHAT
 from .registry_edit import LayoutError, Planner, apply_edits, child_spec, first_difference, same
 from .source import MAPPING_TAG, STR_TAG, parse_yaml, problem_at, read_yaml
 from .validate import (
@@ -99,7 +100,6 @@ DATETIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{
 NUMBER_RE = re.compile(r"^[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$")
 
 UPDATE_WHAT = "profile update (a mapping with clinic, submitted_by, submitted_at, base and changes)"
-REGISTRY_WHAT = "registry (a mapping with schema, services, conditions, clinics)"
 UPDATE_FIELDS = {
     "clinic": ("the slug of the clinic the update is for", True),
     "submitted_by": ("the email address of whoever made the update", True),
